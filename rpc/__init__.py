@@ -1,0 +1,1 @@
+"""Talentbase edge-style functions: what needs a secret or orchestration, beside Supabase."""

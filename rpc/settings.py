@@ -1,0 +1,101 @@
+"""Settings, read once from the environment (and `.env`); every field is documented in `.env.example`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The supabase CLI's local secret: with it the anon and service_role keys are the ones `supabase start` prints.
+SUPABASE_CLI_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"  # noqa: S105 (public)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # Database. Empty DATABASE_URL means the embedded local stack.
+    database_url: SecretStr | None = None
+    api_database_url: SecretStr | None = None
+    authenticator_password: SecretStr = SecretStr("postgres")
+    data_dir: Path = Path(".data")
+    db_host: str = "127.0.0.1"
+    db_port: int = 54322
+    pg_version: int = Field(16, description="16 is closest to Supabase's 15/17; 18 is a setting away")
+
+    # Pool and statements.
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    db_pool_timeout_s: float = 10.0
+    statement_timeout_ms: int = 8000
+
+    # The API.
+    api_host: str = "127.0.0.1"
+    api_port: int = 54321
+    public_url: str | None = None
+    cors_origins: list[str] = ["*"]
+    rate_limit_per_minute: int = 600
+    log_level: str = "INFO"
+    log_json: bool = True
+    run_worker: bool = True
+
+    # Supabase auth.
+    supabase_url: str | None = None
+    supabase_jwt_secret: SecretStr = SecretStr(SUPABASE_CLI_JWT_SECRET)
+    jwt_audience: str = "authenticated"
+    jwt_leeway_s: int = 10
+    jwks_cache_s: int = 600
+    token_cache_size: int = 10_000
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def api_url(self) -> str:
+        return self.public_url or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def admin_dsn(self) -> str:
+        """Where migrations and the worker connect: `postgres`, as the supabase CLI does."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"postgresql://postgres:postgres@{self.db_host}:{self.db_port}/postgres"
+
+    @property
+    def api_dsn(self) -> str:
+        """Where the request pool connects: `authenticator`, as PostgREST does, so it has no privileges of its own."""
+        if self.api_database_url is not None:
+            return self.api_database_url.get_secret_value()
+        return with_login(self.admin_dsn, "authenticator", self.authenticator_password.get_secret_value())
+
+    @property
+    def jwks_url(self) -> str | None:
+        return f"{self.supabase_url.rstrip('/')}/auth/v1/.well-known/jwks.json" if self.supabase_url else None
+
+
+def with_login(dsn: str, user: str, password: str) -> str:
+    """The same database URL logged in as another role."""
+    parts = urlsplit(dsn)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def with_database(dsn: str, database: str) -> str:
+    return urlunsplit(urlsplit(dsn)._replace(path=f"/{database}"))
+
+
+def is_local_dsn(dsn: str) -> bool:
+    return (urlsplit(dsn).hostname or "localhost") in {"localhost", "127.0.0.1", "::1"}
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

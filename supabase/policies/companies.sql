@@ -1,0 +1,73 @@
+-- =====================================================================================================
+-- Company policies: companies and company_members
+-- =====================================================================================================
+-- Re-applied after every migration run (drop + create, so the file is idempotent). A company is visible
+-- to its members (and its creator, so that `insert ... returning` works before the owner row exists) and
+-- to platform admins. Owners and admins manage members; only owners manage owners.
+
+-- companies --------------------------------------------------------------------------------------------
+
+drop policy if exists "Members, the creator and admins can view a company" on public.companies;
+create policy "Members, the creator and admins can view a company"
+  on public.companies for select to authenticated
+  using (
+    created_by = (select auth.uid())
+    or private.is_company_member(id)
+    or (select private.has_role('admin'))
+  );
+
+drop policy if exists "Signed-in users can create companies they own" on public.companies;
+create policy "Signed-in users can create companies they own"
+  on public.companies for insert to authenticated
+  with check (created_by = (select auth.uid()));
+
+drop policy if exists "Owners and admins can edit their company" on public.companies;
+create policy "Owners and admins can edit their company"
+  on public.companies for update to authenticated
+  using (private.is_company_member(id, '{owner,admin}'))
+  with check (private.is_company_member(id, '{owner,admin}'));
+
+drop policy if exists "Owners can delete their company" on public.companies;
+create policy "Owners can delete their company"
+  on public.companies for delete to authenticated
+  using (private.is_company_member(id, '{owner}'));
+
+-- company_members --------------------------------------------------------------------------------------
+
+drop policy if exists "Members can view their teammates, admins all members" on public.company_members;
+create policy "Members can view their teammates, admins all members"
+  on public.company_members for select to authenticated
+  using (
+    user_id = (select auth.uid())
+    or private.is_company_member(company_id)
+    or (select private.has_role('admin'))
+  );
+
+drop policy if exists "Owners and admins can add members; only owners add owners" on public.company_members;
+create policy "Owners and admins can add members; only owners add owners"
+  on public.company_members for insert to authenticated
+  with check (
+    private.is_company_member(company_id, '{owner}')
+    or (role <> 'owner' and private.is_company_member(company_id, '{admin}'))
+  );
+
+drop policy if exists "Owners can change any role; admins change non-owner roles" on public.company_members;
+create policy "Owners can change any role; admins change non-owner roles"
+  on public.company_members for update to authenticated
+  using (
+    private.is_company_member(company_id, '{owner}')
+    or (role <> 'owner' and private.is_company_member(company_id, '{admin}'))
+  )
+  with check (
+    private.is_company_member(company_id, '{owner}')
+    or (role <> 'owner' and private.is_company_member(company_id, '{admin}'))
+  );
+
+drop policy if exists "Owners and admins can remove members; anyone can leave" on public.company_members;
+create policy "Owners and admins can remove members; anyone can leave"
+  on public.company_members for delete to authenticated
+  using (
+    user_id = (select auth.uid())
+    or private.is_company_member(company_id, '{owner}')
+    or (role <> 'owner' and private.is_company_member(company_id, '{admin}'))
+  );
