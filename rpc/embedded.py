@@ -62,7 +62,7 @@ class EmbeddedPostgres:
         if self._running_pid() is not None:
             log.info("embedded postgres already running on %s:%s", self.host, self.port)
             return created
-        self._check_port_free()
+        check_port_free(self.host, self.port, "DB_PORT")
         self._run(
             "pg_ctl",
             "start",
@@ -133,17 +133,6 @@ class EmbeddedPostgres:
         pidfile.unlink(missing_ok=True)
         return None
 
-    def _check_port_free(self) -> None:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((self.host, self.port))
-            except OSError as exc:
-                raise EmbeddedPostgresError(
-                    f"port {self.host}:{self.port} is in use by another program; "
-                    "set DB_PORT to run the embedded database elsewhere"
-                ) from exc
-
     def _run(self, command: str, *args: str) -> None:
         # Output goes to a file, not a pipe: the postmaster pg_ctl forks would hold a pipe open forever.
         # A new session keeps Ctrl-C in the terminal away from postgres: we stop it ourselves, last.
@@ -161,3 +150,15 @@ class EmbeddedPostgres:
         if result.returncode != 0:
             tail = self.logfile.read_text()[-2000:] if self.logfile.exists() else ""
             raise EmbeddedPostgresError(f"{command} failed: {text}\n{tail}")
+
+
+def check_port_free(host: str, port: int, setting: str) -> None:
+    """Fail early, naming the setting that moves us elsewhere, rather than with a bind error later."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise EmbeddedPostgresError(
+                f"{host}:{port} is in use by another program; set {setting} to use another port"
+            ) from exc

@@ -1,0 +1,72 @@
+"""Talentbase: the Litestar app factory, and `python app.py`, the local stack (Supabase without Docker)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+
+from rpc.auth import TokenVerifier
+from rpc.cli import TalentbaseCLIPlugin
+from rpc.db import Database
+from rpc.errors import exception_handlers
+from rpc.functions import DEPENDENCIES, functions_router
+from rpc.health import HealthController
+from rpc.identity import IdentityController
+from rpc.jobs import running_worker
+from rpc.settings import Settings, get_settings
+from rpc.web import configure_logging, cors_config, rate_limit_config, request_context
+
+FUNCTIONS = [IdentityController]
+
+
+def create_app(settings: Settings | None = None, *, run_worker: bool | None = None) -> Litestar:
+    settings = settings or get_settings()
+    configure_logging(settings)
+    db = Database(
+        settings.api_dsn,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        timeout_s=settings.db_pool_timeout_s,
+        statement_timeout_ms=settings.statement_timeout_ms,
+    )
+    verifier = TokenVerifier(
+        settings.supabase_jwt_secret.get_secret_value(),
+        audience=settings.jwt_audience,
+        leeway_s=settings.jwt_leeway_s,
+        jwks_url=settings.jwks_url,
+        jwks_cache_s=settings.jwks_cache_s,
+        cache_size=settings.token_cache_size,
+    )
+    with_worker = settings.run_worker if run_worker is None else run_worker
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            await db.open()
+            stack.push_async_callback(db.close)
+            if with_worker:
+                await stack.enter_async_context(running_worker(settings))
+            yield
+
+    return Litestar(
+        route_handlers=[HealthController, functions_router(FUNCTIONS)],
+        dependencies=DEPENDENCIES,
+        lifespan=[lifespan],
+        exception_handlers=exception_handlers,
+        cors_config=cors_config(settings),
+        middleware=[request_context, rate_limit_config(settings).middleware],
+        openapi_config=OpenAPIConfig(title="Talentbase functions", version="1.0.0", path="/schema"),
+        plugins=[TalentbaseCLIPlugin()],
+        logging_config=None,
+        state=State({"db": db, "verifier": verifier, "settings": settings}),
+    )
+
+
+if __name__ == "__main__":
+    from rpc.localstack import main
+
+    main()

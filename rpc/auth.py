@@ -1,0 +1,204 @@
+"""Supabase access tokens -> Caller.
+
+HS256 tokens are checked with the project's JWT secret; ES256/RS256 ones with the project's JWKS
+(fetched once, cached, refetched when a token names an unknown `kid`). A verified token is remembered
+(bounded, keyed by the whole token, until its `exp`) because verification is the largest per-request cost.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import jwt
+
+from rpc.errors import ApiError
+
+API_ROLES = frozenset({"anon", "authenticated", "service_role"})
+ASYMMETRIC = frozenset({"ES256", "RS256"})
+MAX_TOKEN_BYTES = 16 * 1024
+
+
+def unauthorized(message: str, code: str = "missing_or_invalid_authorization") -> ApiError:
+    return ApiError(401, code, message, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    role: str
+    claims: dict[str, Any]
+    user_id: str | None = None
+    email: str | None = field(default=None, repr=False)
+    # What `request.jwt.claims` is set to; serialised once per verified token, not once per query.
+    claims_json: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.claims_json:
+            object.__setattr__(self, "claims_json", json.dumps(self.claims, separators=(",", ":")))
+
+
+class TokenCache:
+    """Verified tokens until their expiry; least recently used dropped first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, tuple[float, Caller]] = OrderedDict()
+
+    def get(self, token: str, now: float) -> Caller | None:
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        expires, caller = entry
+        if now >= expires:
+            del self._entries[token]
+            return None
+        self._entries.move_to_end(token)
+        return caller
+
+    def put(self, token: str, expires: float, caller: Caller) -> None:
+        self._entries[token] = (expires, caller)
+        self._entries.move_to_end(token)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        secret: str,
+        *,
+        audience: str = "authenticated",
+        leeway_s: int = 10,
+        jwks_url: str | None = None,
+        jwks_cache_s: int = 600,
+        cache_size: int = 10_000,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.secret = secret
+        self.audience = audience
+        self.leeway_s = leeway_s
+        self.jwks_url = jwks_url
+        self.jwks_cache_s = jwks_cache_s
+        self.cache = TokenCache(cache_size)
+        self._http = http
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._keys_fetched_at = 0.0
+
+    def cached(self, token: str) -> Caller | None:
+        return self.cache.get(token, time.time())
+
+    async def verify(self, authorization: str | None) -> Caller:
+        """The caller behind an Authorization header, or an ApiError (401/403/503)."""
+        token = bearer_token(authorization)
+        caller = self.cache.get(token, time.time())
+        if caller is not None:
+            return caller
+        header = self._header(token)
+        alg = header.get("alg")
+        if alg == "HS256":
+            return self._verify(token, self.secret, alg)
+        if alg in ASYMMETRIC:
+            return self._verify(token, await self._jwk(header.get("kid"), alg), alg)
+        raise unauthorized(f"tokens signed with {alg!r} are not accepted", "invalid_token")
+
+    def identify(self, authorization: str | None) -> Caller | None:
+        """Best effort, never raising, without network: for rate limits, which run before handlers."""
+        try:
+            token = bearer_token(authorization)
+            caller = self.cache.get(token, time.time())
+            if caller is None and self._header(token).get("alg") == "HS256":
+                caller = self._verify(token, self.secret, "HS256")
+        except ApiError:
+            return None
+        return caller
+
+    def _verify(self, token: str, key: Any, alg: str) -> Caller:
+        claims = self._decode(token, key, alg)
+        caller = self._caller(claims)
+        # Remembered until exp (leeway included), exactly as long as jwt.decode would accept it.
+        self.cache.put(token, float(claims["exp"]) + self.leeway_s, caller)
+        return caller
+
+    @staticmethod
+    def _header(token: str) -> dict[str, Any]:
+        try:
+            return jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise unauthorized("the bearer token is not a JWT", "invalid_token") from exc
+
+    def _decode(self, token: str, key: Any, alg: str) -> dict[str, Any]:
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                leeway=self.leeway_s,
+                options={"require": ["exp", "role"], "verify_aud": False},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise unauthorized("the token has expired", "token_expired") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise unauthorized("the token is not valid yet", "invalid_token") from exc
+        except jwt.PyJWTError as exc:
+            raise unauthorized(f"the token was refused: {exc}", "invalid_token") from exc
+        return claims
+
+    def _caller(self, claims: dict[str, Any]) -> Caller:
+        role = claims.get("role")
+        if role not in API_ROLES:
+            raise ApiError(403, "insufficient_role", f"role {role!r} may not call functions")
+        # The anon and service_role keys carry no audience; user tokens must carry ours.
+        audience = claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        if (role == "authenticated" or audience is not None) and self.audience not in audiences:
+            raise unauthorized("the token is for another audience", "invalid_token")
+        sub = claims.get("sub")
+        if role == "authenticated" and not (isinstance(sub, str) and sub):
+            raise unauthorized("a user token must name its user (sub)", "invalid_token")
+        return Caller(role=role, claims=claims, user_id=sub if role == "authenticated" else None, email=claims.get("email"))
+
+    async def _jwk(self, kid: str | None, alg: str) -> jwt.PyJWK:
+        if self.jwks_url is None:
+            raise unauthorized(f"{alg} tokens need SUPABASE_URL for the project's signing keys", "invalid_token")
+        stale = time.monotonic() - self._keys_fetched_at > self.jwks_cache_s
+        if stale or kid not in self._keys:
+            await self._refresh_keys()
+        jwk = self._keys.get(kid or "")
+        if jwk is None or jwk.algorithm_name != alg:
+            raise unauthorized("the token's signing key is unknown", "invalid_token")
+        return jwk
+
+    async def _refresh_keys(self) -> None:
+        # Unknown kids could make us fetch on every request: at most once per 30 s.
+        if time.monotonic() - self._keys_fetched_at < 30 and self._keys:
+            return
+        http = self._http or httpx.AsyncClient(timeout=5)
+        try:
+            response = await http.get(self.jwks_url)  # type: ignore[arg-type]
+            response.raise_for_status()
+            keyset = jwt.PyJWKSet.from_dict(response.json())
+        except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
+            if not self._keys:
+                raise ApiError(503, "auth_unavailable", "the project's signing keys could not be fetched") from exc
+            return
+        finally:
+            if self._http is None:
+                await http.aclose()
+        self._keys = {k.key_id: k for k in keyset.keys if k.key_id}
+        self._keys_fetched_at = time.monotonic()
+
+
+def bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise unauthorized("send Authorization: Bearer <access token>")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise unauthorized("send Authorization: Bearer <access token>")
+    if len(token) > MAX_TOKEN_BYTES:
+        raise unauthorized("the bearer token is too large", "invalid_token")
+    return token

