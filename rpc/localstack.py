@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sys
 import warnings
 from collections.abc import Iterator
@@ -45,8 +46,9 @@ def embedded_postgres(settings: Settings) -> EmbeddedPostgres:
 
 
 @contextlib.contextmanager
-def database(settings: Settings) -> Iterator[LocalDatabase]:
-    """The configured database, started (and afterwards stopped) if it is the embedded one and not running."""
+def database(settings: Settings, *, owner: bool = False) -> Iterator[LocalDatabase]:
+    """The configured database; the embedded one is started if needed and stopped afterwards if this call
+    started it, or always when `owner` (the local stack adopts a cluster left running by a killed run)."""
     if not settings.embedded:
         yield LocalDatabase(settings.admin_dsn, None, created=False)
         return
@@ -55,6 +57,7 @@ def database(settings: Settings) -> Iterator[LocalDatabase]:
         created = pg.start()
     except EmbeddedPostgresError as exc:
         raise LocalStackError(str(exc)) from exc
+    pg.started_here = pg.started_here or owner
     try:
         bootstrap(pg.dsn())
         yield LocalDatabase(settings.admin_dsn, pg, created)
@@ -102,6 +105,10 @@ def banner(settings: Settings, local: LocalDatabase) -> str:
     return "\nStarted Talentbase local development setup.\n\n" + "\n".join(lines) + "\n"
 
 
+def stop_on_signal(signum: int, _: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     settings = get_settings()
     configure_logging(settings)
@@ -109,7 +116,7 @@ def main() -> None:
 
     try:
         check_port_free(settings.api_host, settings.api_port, "API_PORT")
-        with database(settings) as local:
+        with database(settings, owner=True) as local:
             applied = migrate(local, seed=local.created)
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
@@ -125,7 +132,12 @@ def main() -> None:
                     h11_max_incomplete_event_size=256 * 1024,
                 )
             )
+            # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal; as an exception
+            # it unwinds through `database()`, which stops Postgres last.
+            signal.signal(signal.SIGTERM, stop_on_signal)
             server.run()
     except (LocalStackError, EmbeddedPostgresError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        pass
