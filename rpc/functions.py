@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Request, Router
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.types import ControllerRouterHandler
 
 from rpc.auth import Caller
@@ -19,7 +19,7 @@ async def provide_caller(request: Request[Any, Any, Any]) -> Caller:
     return await request.app.state.verifier.verify(request.headers.get("authorization"))
 
 
-async def provide_user(caller: Caller) -> Caller:
+async def provide_user(caller: NamedDependency[Caller]) -> Caller:
     if caller.role != "authenticated":
         raise ApiError(403, "insufficient_role", "this function needs a signed-in user's access token")
     return caller
@@ -29,7 +29,9 @@ def provide_db(state: State) -> Database:
     return state.db
 
 
-def provide_session(request: Request[Any, Any, Any], caller: Caller, db: Database) -> Session:
+def provide_session(
+    request: Request[Any, Any, Any], caller: NamedDependency[Caller], db: NamedDependency[Database]
+) -> Session:
     return Session(db, caller, request.method, request.url.path)
 
 

@@ -9,6 +9,7 @@ import msgspec
 import psycopg
 import psycopg_pool
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 
 from rpc.db import SERVICE, Database
 from rpc.jobs import WORKER_STALE_S
@@ -29,7 +30,7 @@ class HealthController(Controller):
     tags = ["operations"]
 
     @get(operation_id="health", summary="Database, latest migration and worker liveness (503 if the database is down)")
-    async def health(self, db: Database) -> Response[Health]:
+    async def health(self, db: NamedDependency[Database]) -> Response[Health]:
         try:
             rows = await asyncio.wait_for(db.fetch(SERVICE, "select private.health() as h"), HEALTH_TIMEOUT_S)
         except (psycopg.Error, psycopg_pool.PoolTimeout, TimeoutError):

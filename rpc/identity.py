@@ -7,6 +7,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, HttpMethod, route
+from litestar.di import NamedDependency
 
 from rpc.auth import Caller
 from rpc.db import Session
@@ -67,5 +68,5 @@ class IdentityController(Controller):
         operation_id="whoami",
         summary="The signed-in caller: profile, platform roles and company memberships",
     )
-    async def whoami(self, user: Caller, session: Session) -> Whoami:
+    async def whoami(self, user: NamedDependency[Caller], session: NamedDependency[Session]) -> Whoami:
         return await read_whoami(session)

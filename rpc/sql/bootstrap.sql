@@ -57,7 +57,11 @@ alter role authenticated set statement_timeout = '8s';
 alter role authenticator set statement_timeout = '8s';
 
 -- The database belongs to `postgres`, so `public` (owned by pg_database_owner) is its schema.
-alter database postgres owner to postgres;
+do $$
+begin
+  execute format('alter database %I owner to postgres', current_database());
+end
+$$;
 grant usage on schema public to anon, authenticated, service_role;
 
 -- Schemas ---------------------------------------------------------------------------------------------

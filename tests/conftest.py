@@ -1,0 +1,144 @@
+"""Fixtures: one embedded cluster per run, a migrated template database cloned per test module.
+
+The controlling pytest process (xdist's, or the only one) starts the cluster and builds the template in
+`pytest_configure`; workers inherit its address through the environment. Each module gets a clone
+(`create database ... template ...`, tens of milliseconds); each test that needs no commit gets one
+connection inside a transaction that is rolled back.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from psycopg import sql
+
+from rpc.migrations import Runner, bootstrap, recreate_database
+from rpc.settings import Settings, with_database, with_login
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from rpc.embedded import SUPERUSER, SUPERUSER_PASSWORD, EmbeddedPostgres
+
+from tests.support import free_port
+
+TEMPLATE = "tb_template"
+ENV_CLUSTER = "TALENTBASE_TEST_CLUSTER"  # "<host>:<port>" of the run's cluster, set by the controller
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not _is_controller(config) or os.environ.get(ENV_CLUSTER):
+        return
+    root = Path(tempfile.mkdtemp(prefix="talentbase-tests-"))
+    cluster = EmbeddedPostgres(root, port=free_port())
+    cluster.start()
+    config._talentbase_cluster = (cluster, root)  # type: ignore[attr-defined]
+    os.environ[ENV_CLUSTER] = f"{cluster.host}:{cluster.port}"
+    superuser = cluster.dsn()
+    bootstrap(superuser)  # the cluster's roles, which the template's owner needs
+    recreate_database(superuser, TEMPLATE)
+    template = with_database(superuser, TEMPLATE)
+    bootstrap(template)
+    Runner(with_login(template, "postgres", "postgres")).push()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    started = getattr(config, "_talentbase_cluster", None)
+    if started is not None:
+        cluster, root = started
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Database:
+    """One database of the test cluster, with the DSNs of the roles that matter."""
+
+    name: str
+    superuser: str  # supabase_admin: factories (as GoTrue and the dashboard would write)
+    admin: str  # postgres: what migrations and the worker use
+    authenticator: str  # what PostgREST and our request pool log in as
+
+    def settings(self, **overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "database_url": self.admin,
+            "api_database_url": self.authenticator,
+            "run_worker": False,
+            "log_json": False,
+            "db_pool_max": 4,
+        }
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+
+def cluster_dsn(database: str = "postgres", user: str = SUPERUSER, password: str = SUPERUSER_PASSWORD) -> str:
+    return f"postgresql://{user}:{password}@{os.environ[ENV_CLUSTER]}/{database}"
+
+
+def clone_database(name: str, template: str = TEMPLATE) -> Database:
+    with psycopg.connect(cluster_dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("create database {} template {} owner postgres").format(sql.Identifier(name), sql.Identifier(template))
+        )
+    return Database(
+        name,
+        cluster_dsn(name),
+        cluster_dsn(name, "postgres", "postgres"),
+        cluster_dsn(name, "authenticator", "postgres"),
+    )
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(cluster_dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[Database]:
+    """A migrated database of this module's own, dropped afterwards."""
+    db = clone_database(f"tb_{uuid.uuid4().hex[:12]}")
+    yield db
+    drop_database(db.name)
+
+
+@pytest.fixture
+def conn(database: Database) -> Iterator[psycopg.Connection]:
+    """The test's connection as the superuser, in one transaction that is rolled back."""
+    with psycopg.connect(database.superuser) as connection:
+        yield connection
+        connection.rollback()
+
+
+@pytest.fixture
+def committed(database: Database) -> Iterator[psycopg.Connection]:
+    """An autocommit superuser connection, for data that the app or PostgREST must see."""
+    with psycopg.connect(database.superuser, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture(scope="module")
+def app(database: Database) -> Litestar:
+    from app import create_app
+
+    return create_app(database.settings())
+
+
+@pytest.fixture(scope="module")
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as test_client:
+        yield test_client

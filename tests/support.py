@@ -1,0 +1,197 @@
+"""Test helpers that later capabilities reuse: factories, actors that follow the PostgREST contract, tokens.
+
+An `Actor` runs statements the way PostgREST would for a caller: `role` and `request.jwt.claims` set
+locally, inside a savepoint of the test's one transaction (rolled back at the end), so a refused
+statement leaves the test's data intact and the next actor starts clean.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, LiteralString
+
+import psycopg
+import uvicorn
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from rpc.settings import SUPABASE_CLI_JWT_SECRET
+from rpc.tokens import sign, user_claims
+
+SECRET = SUPABASE_CLI_JWT_SECRET
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    email: str
+    claims: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class Company:
+    id: str
+    name: str
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# Factories: what Supabase Auth and an admin would create, written as the superuser -------------------
+
+
+def make_user(
+    conn: psycopg.Connection,
+    *,
+    email: str | None = None,
+    full_name: str | None = "Test User",
+    roles: tuple[str, ...] = (),
+    meta: dict[str, Any] | None = None,
+) -> User:
+    """A row in auth.users (as GoTrue writes it), its profile by trigger, and platform roles."""
+    user_id = str(uuid.uuid4())
+    email = email or f"user-{user_id[:8]}@example.com"
+    metadata = {"full_name": full_name} if full_name is not None else {}
+    metadata.update(meta or {})
+    conn.execute(
+        "insert into auth.users (instance_id, id, aud, role, email, email_confirmed_at,"
+        " raw_app_meta_data, raw_user_meta_data, created_at, updated_at)"
+        " values ('00000000-0000-0000-0000-000000000000', %s, 'authenticated', 'authenticated', %s, now(),"
+        " %s, %s, now(), now())",
+        (user_id, email, Jsonb({"provider": "email", "providers": ["email"]}), Jsonb(metadata)),
+    )
+    for role in roles:
+        conn.execute("insert into public.user_roles (user_id, role) values (%s, %s)", (user_id, role))
+    row = {
+        "id": user_id,
+        "email": email,
+        "phone": None,
+        "raw_app_meta_data": {"provider": "email"},
+        "raw_user_meta_data": metadata,
+        "is_anonymous": False,
+    }
+    return User(user_id, email, user_claims(row, issuer="http://127.0.0.1:54321/auth/v1", expires_in=3600))
+
+
+def make_company(conn: psycopg.Connection, owner: User | None, *, name: str | None = None) -> Company:
+    """A company created by `owner` (who becomes its owner member through the trigger)."""
+    name = name or f"Company {uuid.uuid4().hex[:6]}"
+    row = conn.execute(
+        "insert into public.companies (name, created_by) values (%s, %s) returning id",
+        (name, owner.id if owner else None),
+    ).fetchone()
+    assert row is not None
+    return Company(str(row[0]), name)
+
+
+def add_member(conn: psycopg.Connection, company: Company, user: User, role: str) -> None:
+    conn.execute(
+        "insert into public.company_members (company_id, user_id, role) values (%s, %s, %s)",
+        (company.id, user.id, role),
+    )
+
+
+# Acting as a caller ---------------------------------------------------------------------------------
+
+
+class Refused(AssertionError):
+    pass
+
+
+class Actor:
+    """One caller on the test's connection: every call runs in its own savepoint, as that caller."""
+
+    def __init__(self, conn: psycopg.Connection, role: str, claims: dict[str, Any]) -> None:
+        self.conn, self.role, self.claims_json = conn, role, json.dumps(claims)
+
+    def rows(self, query: LiteralString, params: Any = None) -> list[dict[str, Any]]:
+        with self.conn.transaction():
+            self.conn.execute(
+                "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+                (self.role, self.claims_json),
+            )
+            with self.conn.cursor(row_factory=dict_row) as cur:
+                cur.execute(query, params)
+                result = cur.fetchall() if cur.description else []
+                count = cur.rowcount
+            self.conn.execute("reset role; select set_config('request.jwt.claims', '', true)")
+        self.last_rowcount = count
+        return result
+
+    def one(self, query: LiteralString, params: Any = None) -> dict[str, Any]:
+        result = self.rows(query, params)
+        assert len(result) == 1, f"expected one row, got {result}"
+        return result[0]
+
+    def count(self, query: LiteralString, params: Any = None) -> int:
+        """Rows affected (update/delete) or returned (select)."""
+        self.rows(query, params)
+        return self.last_rowcount
+
+    def refused(self, query: LiteralString, params: Any = None, *, sqlstate: str | None = None) -> psycopg.Error:
+        """Assert that the statement fails (RLS, grants, constraints); returns the error."""
+        try:
+            self.rows(query, params)
+        except psycopg.Error as exc:
+            if sqlstate is not None and exc.sqlstate != sqlstate:
+                raise AssertionError(f"expected SQLSTATE {sqlstate}, got {exc.sqlstate}: {exc}") from exc
+            return exc
+        raise Refused(f"expected {query!r} to be refused for {self.role}")
+
+
+def as_user(conn: psycopg.Connection, user: User) -> Actor:
+    return Actor(conn, "authenticated", user.claims)
+
+
+def as_anon(conn: psycopg.Connection) -> Actor:
+    return Actor(conn, "anon", {"role": "anon", "iss": "supabase-demo"})
+
+
+def as_service(conn: psycopg.Connection) -> Actor:
+    return Actor(conn, "service_role", {"role": "service_role", "iss": "supabase-demo"})
+
+
+# Tokens ---------------------------------------------------------------------------------------------
+
+
+def token_for(user: User, secret: str = SECRET, **overrides: Any) -> str:
+    claims = {**user.claims, **overrides}
+    return sign({k: v for k, v in claims.items() if v is not None}, secret)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# A live server ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def live_server(app: Any, port: int | None = None) -> Iterator[str]:
+    """The app under uvicorn on 127.0.0.1 in a thread; yields its base URL."""
+    port = port or free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, h11_max_incomplete_event_size=256 * 1024)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
