@@ -42,11 +42,22 @@ class Database:
         statement_timeout_ms: int = 8000,
     ) -> None:
         self.statement_timeout = f"{statement_timeout_ms}ms"
-        self.pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
-            dsn,
-            min_size=min_size,
-            max_size=max_size,
-            timeout=timeout_s,
+        self.dsn, self.min_size, self.max_size, self.timeout_s = dsn, min_size, max_size, timeout_s
+        self._pool: AsyncConnectionPool[Connection] | None = None
+
+    @property
+    def pool(self) -> AsyncConnectionPool[Connection]:
+        if self._pool is None:
+            raise RuntimeError("the database pool is not open (the app's lifespan opens it)")
+        return self._pool
+
+    async def open(self) -> None:
+        # A new pool per lifespan: a closed psycopg pool cannot be reopened, and an app may be served twice.
+        self._pool = AsyncConnectionPool(
+            self.dsn,
+            min_size=self.min_size,
+            max_size=self.max_size,
+            timeout=self.timeout_s,
             open=False,
             name="api",
             connection_class=AsyncConnection[DictRow],
@@ -57,18 +68,20 @@ class Database:
                 "application_name": "talentbase-api",
             },
         )
-
-    async def open(self) -> None:
-        await self.pool.open(wait=False)
+        await self._pool.open(wait=False)
 
     async def close(self) -> None:
-        await self.pool.close()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     def _setup_params(self, caller: Caller, method: str, path: str) -> tuple[str, ...]:
         return (caller.role, caller.claims_json, method, path, self.statement_timeout)
 
     @asynccontextmanager
-    async def as_caller(self, caller: Caller, *, method: str = "POST", path: str = "/") -> AsyncIterator[Connection]:
+    async def as_caller(
+        self, caller: Caller, *, method: str = "POST", path: str = "/"
+    ) -> AsyncIterator[Connection]:
         """A transaction with the caller's role and claims; committed on exit, rolled back on error."""
         started = time.perf_counter()
         try:

@@ -70,7 +70,9 @@ def pg_error(exc: psycopg.Error) -> ApiError:
             status, code = PG_ERRORS[key]
             message = exc.diag.message_primary or "the database refused the request"
             if status >= 500:
-                message = "the database is unavailable, try again" if status == 503 else "the query took too long"
+                message = (
+                    "the database is unavailable, try again" if status == 503 else "the query took too long"
+                )
             return ApiError(status, code, message)
     return ApiError(500, "internal_error", "something went wrong on our side")
 
@@ -83,12 +85,16 @@ def on_validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> 
     problems = [e for e in exc.extra if isinstance(e, dict)] if isinstance(exc.extra, list) else []
     names = [str(p["key"]) for p in problems if p.get("key")]
     message = f"invalid {', '.join(names)}" if names else exc.detail
-    fields = [{"field": p.get("key"), "source": p.get("source"), "message": p.get("message")} for p in problems]
+    fields = [
+        {"field": p.get("key"), "source": p.get("source"), "message": p.get("message")} for p in problems
+    ]
     return error_response(422, "validation_failed", message, fields=fields)
 
 
-def on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response:
+def on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response:
     status = exc.status_code
+    if status >= 500:
+        log.error("error on %s: %s", request.url.path, exc.detail, exc_info=exc)
     code = HTTP_CODES.get(status, "internal_error" if status >= 500 else "bad_request")
     headers = dict(exc.headers or {})
     if status == 429 and "RateLimit-Reset" in headers:
@@ -106,7 +112,9 @@ def on_database_error(request: Request[Any, Any, Any], exc: psycopg.Error) -> Re
 
 def on_pool_timeout(_: Request[Any, Any, Any], exc: psycopg_pool.PoolTimeout) -> Response:
     log.error("connection pool exhausted: %s", exc)
-    return error_response(503, "database_unavailable", "the database is busy, try again", {"Retry-After": "1"})
+    return error_response(
+        503, "database_unavailable", "the database is busy, try again", {"Retry-After": "1"}
+    )
 
 
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response:

@@ -29,7 +29,10 @@ class HealthController(Controller):
     path = "/health"
     tags = ["operations"]
 
-    @get(operation_id="health", summary="Database, latest migration and worker liveness (503 if the database is down)")
+    @get(
+        operation_id="health",
+        summary="Database, latest migration and worker liveness (503 if the database is down)",
+    )
     async def health(self, db: NamedDependency[Database]) -> Response[Health]:
         try:
             rows = await asyncio.wait_for(db.fetch(SERVICE, "select private.health() as h"), HEALTH_TIMEOUT_S)

@@ -65,7 +65,9 @@ class IdentityController(Controller):
     @route(
         http_method=[HttpMethod.GET, HttpMethod.POST],
         status_code=200,
-        operation_id="whoami",
+        operation_id=lambda _, method, __: (
+            "whoami" if method == HttpMethod.POST else f"whoami_{method.lower()}"
+        ),
         summary="The signed-in caller: profile, platform roles and company memberships",
     )
     async def whoami(self, user: NamedDependency[Caller], session: NamedDependency[Session]) -> Whoami:

@@ -32,7 +32,9 @@ maintenance = procrastinate.Blueprint()
 @maintenance.task(queue="maintenance", queueing_lock="prune_finished_jobs", pass_context=True)
 async def prune_finished_jobs(context: procrastinate.JobContext, timestamp: int) -> None:
     """Finished jobs are kept two weeks for inspection, then removed (failed ones stay until handled)."""
-    await builtin_tasks.remove_old_jobs(context, max_hours=24 * 14, remove_cancelled=True, remove_aborted=True)
+    await builtin_tasks.remove_old_jobs(
+        context, max_hours=24 * 14, remove_cancelled=True, remove_aborted=True
+    )
 
 
 BLUEPRINTS: dict[str, procrastinate.Blueprint] = {"maintenance": maintenance}

@@ -121,8 +121,21 @@ def cors_config(settings: Settings) -> CORSConfig:
     return CORSConfig(
         allow_origins=settings.cors_origins,
         allow_methods=["*"],
-        allow_headers=["authorization", "x-client-info", "apikey", "content-type", "x-region", "x-request-id"],
-        expose_headers=["x-request-id", "server-timing", "retry-after", "ratelimit-limit", "ratelimit-remaining"],
+        allow_headers=[
+            "authorization",
+            "x-client-info",
+            "apikey",
+            "content-type",
+            "x-region",
+            "x-request-id",
+        ],
+        expose_headers=[
+            "x-request-id",
+            "server-timing",
+            "retry-after",
+            "ratelimit-limit",
+            "ratelimit-remaining",
+        ],
         max_age=86400,
     )
 

@@ -93,7 +93,9 @@ def clone_database(name: str, template: str = TEMPLATE) -> Database:
     with psycopg.connect(cluster_dsn(), autocommit=True) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
         conn.execute(
-            sql.SQL("create database {} template {} owner postgres").format(sql.Identifier(name), sql.Identifier(template))
+            sql.SQL("create database {} template {} owner postgres").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
         )
     return Database(
         name,

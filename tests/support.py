@@ -138,7 +138,9 @@ class Actor:
         self.rows(query, params)
         return self.last_rowcount
 
-    def refused(self, query: LiteralString, params: Any = None, *, sqlstate: str | None = None) -> psycopg.Error:
+    def refused(
+        self, query: LiteralString, params: Any = None, *, sqlstate: str | None = None
+    ) -> psycopg.Error:
         """Assert that the statement fails (RLS, grants, constraints); returns the error."""
         try:
             self.rows(query, params)
@@ -181,7 +183,9 @@ def live_server(app: Any, port: int | None = None) -> Iterator[str]:
     """The app under uvicorn on 127.0.0.1 in a thread; yields its base URL."""
     port = port or free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, h11_max_incomplete_event_size=256 * 1024)
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, h11_max_incomplete_event_size=256 * 1024
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -1,0 +1,334 @@
+"""Edge-style function plumbing: the supabase-py client, errors, CORS, request ids, rate limits, health,
+and the caller contract of rpc/db.py."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+import msgspec
+import psycopg
+import pytest
+from litestar import Litestar, post
+from litestar.params import JSONBody
+from litestar.testing import AsyncTestClient
+from supabase_functions import SyncFunctionsClient
+from supabase_functions.errors import FunctionsHttpError
+
+from rpc.auth import Caller
+from rpc.db import SERVICE, Database
+from rpc.errors import exception_handlers
+from rpc.migrations import local_migrations
+from rpc.tokens import api_key
+from tests.support import SECRET, add_member, bearer, live_server, make_company, make_user, token_for
+
+
+def functions_client(base_url: str, token: str) -> SyncFunctionsClient:
+    return SyncFunctionsClient(
+        url=f"{base_url}/functions/v1",
+        headers={"Authorization": f"Bearer {token}", "apikey": api_key(SECRET, "anon")},
+    )
+
+
+# Through supabase-py's own functions client, against the app under uvicorn --------------------------
+
+
+def test_whoami_through_supabase_functions_client(app, committed):
+    bob = make_user(committed, full_name="Bob Employer", roles=("employer", "interviewer"))
+    acme = make_company(committed, bob, name="Acme")
+    other = make_company(committed, make_user(committed), name="Zeta")
+    add_member(committed, other, bob, "recruiter")
+    with live_server(app) as base_url:
+        client = functions_client(base_url, token_for(bob))
+        response = client.invoke("whoami", {"body": {}})
+    body = msgspec.json.decode(response)
+    assert body["id"] == bob.id
+    assert body["email"] == bob.email
+    assert body["profile"] == {"full_name": "Bob Employer", "avatar_url": None}
+    assert body["roles"] == ["employer", "interviewer"]
+    assert [(c["id"], c["role"]) for c in body["companies"]] == [(acme.id, "owner"), (other.id, "recruiter")]
+
+
+def test_refused_call_raises_functions_http_error(app):
+    with live_server(app) as base_url:
+        client = functions_client(base_url, api_key(SECRET, "anon"))
+        with pytest.raises(FunctionsHttpError) as refused:
+            client.invoke("whoami", {"body": {}})
+    # supabase-py surfaces our error code as the message.
+    assert refused.value.status == 403
+    assert refused.value.message == "insufficient_role"
+
+
+async def test_whoami_for_a_deleted_user_is_404(client, committed):
+    ghost = make_user(committed)
+    committed.execute("delete from auth.users where id = %s", (ghost.id,))
+    response = await client.post("/functions/v1/whoami", headers=bearer(token_for(ghost)))
+    assert response.status_code == 404
+    assert response.json()["error"] == "user_not_found"
+
+
+# One error shape ------------------------------------------------------------------------------------
+
+
+class Interval(msgspec.Struct):
+    start: int
+    end: int
+
+
+@post("/functions/v1/probe", status_code=200)
+async def probe(data: JSONBody[Interval]) -> dict[str, int]:
+    if data.end < data.start:
+        raise ValueError("unexpected")
+    return {"length": data.end - data.start}
+
+
+async def test_validation_errors_are_422_with_field_names():
+    async with AsyncTestClient(Litestar([probe], exception_handlers=exception_handlers)) as client:
+        response = await client.post("/functions/v1/probe", json={"start": "x"})
+        assert response.status_code == 422
+        body = response.json()
+        assert body["error"] == "validation_failed"
+        assert "start" in body["message"] or any(f["field"] for f in body["fields"])
+        malformed = await client.post(
+            "/functions/v1/probe", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert malformed.status_code in {400, 422}
+        assert set(malformed.json()) >= {"error", "message"}
+        # An unexpected exception is a 500 in our shape, without internals.
+        crashed = await client.post("/functions/v1/probe", json={"start": 2, "end": 1})
+        assert crashed.status_code == 500
+        assert crashed.json() == {"error": "internal_error", "message": "something went wrong on our side"}
+
+
+async def test_unknown_function_and_wrong_method(client):
+    missing = await client.post("/functions/v1/nope")
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "not_found"
+    wrong = await client.delete("/functions/v1/whoami")
+    assert wrong.status_code == 405
+    assert wrong.json()["error"] == "method_not_allowed"
+
+
+# CORS, request ids, Server-Timing ----------------------------------------------------------------------
+
+
+async def test_cors_preflight_as_supabase_functions_answer_it(client):
+    response = await client.options(
+        "/functions/v1/whoami",
+        headers={
+            "Origin": "http://localhost:3000",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, x-client-info, apikey, content-type",
+        },
+    )
+    assert response.status_code in {200, 204}
+    assert response.headers["access-control-allow-origin"] == "*"
+    allowed = response.headers["access-control-allow-headers"].lower()
+    for header in ("authorization", "x-client-info", "apikey", "content-type"):
+        assert header in allowed
+    assert "POST" in response.headers["access-control-allow-methods"]
+
+
+async def test_request_id_and_server_timing(client, committed):
+    user = make_user(committed)
+    response = await client.post(
+        "/functions/v1/whoami", headers={**bearer(token_for(user)), "x-request-id": "abc-123"}
+    )
+    assert response.headers["x-request-id"] == "abc-123"
+    assert response.headers["server-timing"].startswith("app;dur=")
+    assert "db;dur=" in response.headers["server-timing"]
+    generated = await client.post("/functions/v1/whoami", headers={"x-request-id": "bad id\twith spaces"})
+    assert generated.headers["x-request-id"] != "bad id\twith spaces"
+    assert len(generated.headers["x-request-id"]) == 32
+
+
+async def test_cross_origin_errors_keep_cors_headers(client):
+    response = await client.post("/functions/v1/whoami", headers={"Origin": "http://localhost:3000"})
+    assert response.status_code == 401
+    assert response.headers["access-control-allow-origin"] == "*"
+
+
+# Rate limits --------------------------------------------------------------------------------------------
+
+
+async def test_rate_limit_per_caller_with_retry_after(database, committed):
+    from app import create_app
+
+    limited = create_app(database.settings(rate_limit_per_minute=3))
+    first, second = make_user(committed), make_user(committed)
+    async with AsyncTestClient(app=limited) as client:
+        statuses = [
+            (await client.post("/functions/v1/whoami", headers=bearer(token_for(first)))).status_code
+            for _ in range(4)
+        ]
+        assert statuses == [200, 200, 200, 429]
+        refused = await client.post("/functions/v1/whoami", headers=bearer(token_for(first)))
+        assert refused.json()["error"] == "rate_limited"
+        assert int(refused.headers["retry-after"]) > 0
+        # Another caller has a budget of their own; the service role is not throttled.
+        assert (
+            await client.post("/functions/v1/whoami", headers=bearer(token_for(second)))
+        ).status_code == 200
+        service = bearer(api_key(SECRET, "service_role"))
+        assert {
+            (await client.post("/functions/v1/whoami", headers=service)).status_code for _ in range(5)
+        } == {403}
+        # Health is never throttled.
+        assert {(await client.get("/health")).status_code for _ in range(5)} <= {200}
+
+
+# Health ---------------------------------------------------------------------------------------------------
+
+
+async def test_health_reports_database_migration_and_worker(client):
+    response = await client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["database"] is True
+    assert body["latest_migration"] == local_migrations()[-1].version
+    # This app runs no worker, and no other worker heartbeats in this database.
+    assert body["worker_alive"] is False
+    assert body["status"] == "degraded"
+
+
+async def test_health_sees_a_live_worker(database):
+    from rpc.jobs import running_worker
+
+    async with running_worker(database.settings()):
+        db = Database(database.authenticator)
+        await db.open()
+        try:
+            from app import create_app
+
+            async with AsyncTestClient(app=create_app(database.settings())) as client:
+                for _ in range(50):
+                    body = (await client.get("/health")).json()
+                    if body["worker_alive"]:
+                        break
+                    await asyncio.sleep(0.1)
+        finally:
+            await db.close()
+    assert body["status"] == "ok"
+    assert body["worker_heartbeat"] is not None
+
+
+async def test_health_is_503_when_the_database_is_unreachable(database):
+    from app import create_app
+
+    unreachable = database.settings(
+        api_database_url="postgresql://authenticator:postgres@127.0.0.1:9/postgres"
+    )
+    unreachable = unreachable.model_copy(update={"db_pool_timeout_s": 0.5})
+    async with AsyncTestClient(app=create_app(unreachable)) as client:
+        response = await client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["database"] is False
+
+
+# The caller contract (rpc/db.py) ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def db(database):
+    pool = Database(database.authenticator, statement_timeout_ms=300)
+    await pool.open()
+    yield pool
+    await pool.close()
+
+
+def caller_for(user_id: str) -> Caller:
+    return Caller(role="authenticated", claims={"sub": user_id, "role": "authenticated"}, user_id=user_id)
+
+
+async def test_the_pool_has_no_privileges_without_a_role(db):
+    async with db.pool.connection() as conn:
+        row = await (await conn.execute("select current_user as who")).fetchone()
+        assert row["who"] == "authenticator"
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            await conn.execute("select * from public.profiles")
+
+
+async def test_as_caller_sets_what_postgrest_sets(db, committed):
+    user = make_user(committed)
+    async with db.as_caller(caller_for(user.id), method="POST", path="/functions/v1/x") as conn:
+        row = await (
+            await conn.execute(
+                "select current_user as role, auth.uid()::text as uid, current_setting('request.method') as method,"
+                " current_setting('request.path') as path, current_setting('statement_timeout') as timeout"
+            )
+        ).fetchone()
+    assert row == {
+        "role": "authenticated",
+        "uid": user.id,
+        "method": "POST",
+        "path": "/functions/v1/x",
+        "timeout": "300ms",
+    }
+    # Nothing leaks into the next use of the connection.
+    async with db.pool.connection() as conn:
+        after = await (
+            await conn.execute(
+                "select current_user as role, current_setting('request.jwt.claims', true) as c"
+            )
+        ).fetchone()
+    assert after["role"] == "authenticator"
+    assert after["c"] in (None, "")
+
+
+async def test_fetch_and_as_caller_see_the_same_rows_under_rls(db, committed):
+    owner, outsider = make_user(committed), make_user(committed)
+    company = make_company(committed, owner)
+    query = "select id::text from public.companies where id = %s"
+    assert await db.fetch(caller_for(owner.id), query, (company.id,)) == [{"id": company.id}]
+    assert await db.fetch(caller_for(outsider.id), query, (company.id,)) == []
+    async with db.as_caller(caller_for(outsider.id)) as conn:
+        assert await (await conn.execute(query, (company.id,))).fetchall() == []
+    assert await db.fetch(SERVICE, query, (company.id,)) == [{"id": company.id}]
+
+
+async def test_as_caller_rolls_back_on_error(db, committed):
+    owner = make_user(committed)
+    company = make_company(committed, owner, name="Before")
+    with pytest.raises(psycopg.errors.CheckViolation):
+        async with db.as_caller(caller_for(owner.id)) as conn:
+            await conn.execute("update public.companies set name = 'After' where id = %s", (company.id,))
+            await conn.execute("update public.companies set name = '' where id = %s", (company.id,))
+    name = committed.execute("select name from public.companies where id = %s", (company.id,)).fetchone()
+    assert name == ("Before",)
+
+
+async def test_statement_timeout_applies(db, committed):
+    user = make_user(committed)
+    with pytest.raises(psycopg.errors.QueryCanceled):
+        await db.fetch(caller_for(user.id), "select pg_sleep(2)")
+
+
+async def test_many_callers_at_once_never_see_each_other(db, committed):
+    users = [make_user(committed) for _ in range(6)]
+
+    async def whoami(user_id: str) -> str:
+        rows = await db.fetch(caller_for(user_id), "select auth.uid()::text as uid")
+        return rows[0]["uid"]
+
+    ids = [u.id for u in users] * 5
+    assert await asyncio.gather(*(whoami(i) for i in ids)) == ids
+
+
+async def test_database_errors_map_to_clear_statuses(client, committed):
+    # A caller-side bad value reaching Postgres is a 4xx, never a 500: use a uuid that is not one.
+    user = make_user(committed)
+    token = token_for(user, sub=str(uuid.uuid4()))
+    response = await client.post("/functions/v1/whoami", headers=bearer(token))
+    assert response.status_code == 404
+    broken = token_for(user, sub="not-a-uuid")
+    response = await client.post("/functions/v1/whoami", headers=bearer(broken))
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_input"
+
+
+def test_openapi_schema_lists_functions(app):
+    with live_server(app) as base_url:
+        schema = httpx.get(f"{base_url}/schema/openapi.json").json()
+    assert "/functions/v1/whoami" in schema["paths"]
+    assert schema["paths"]["/functions/v1/whoami"]["post"]["operationId"] == "whoami"
