@@ -18,7 +18,7 @@ from rpc.health import HealthController
 from rpc.identity import IdentityController
 from rpc.jobs import running_worker
 from rpc.settings import Settings, get_settings
-from rpc.web import configure_logging, cors_config, rate_limit_config, request_context
+from rpc.web import configure_logging, cors_config, rate_limit, request_context
 
 FUNCTIONS = [IdentityController]
 
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         cors_config=cors_config(settings),
-        middleware=[request_context, rate_limit_config(settings).middleware],
+        middleware=[request_context, rate_limit(settings, verifier)],
         openapi_config=OpenAPIConfig(title="Talentbase functions", version="1.0.0", path="/schema"),
         plugins=[TalentbaseCLIPlugin()],
         logging_config=None,

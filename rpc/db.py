@@ -2,19 +2,19 @@
 
 The pool logs in as `authenticator`, as PostgREST does, so a query that forgot to take a role has no
 privileges at all. Each transaction starts the way PostgREST starts one: `role`, `request.jwt.claims`,
-`request.method` and `request.path` set locally, plus a statement timeout. Pipeline mode sends that
-setup together with the first query, so `fetch()` costs one round trip and `as_caller()` two (the
-second carries COMMIT). No server-side prepared statements: safe behind Supabase's transaction pooler.
+`request.method` and `request.path` set locally, plus a statement timeout. The setup travels in the
+same message as the first statement, so `fetch()` costs one round trip. No server-side prepared
+statements: safe behind Supabase's transaction pooler.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, LiteralString
 
-from psycopg import AsyncConnection
+from psycopg import AsyncClientCursor, AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -26,6 +26,7 @@ SETUP: LiteralString = (
     " set_config('request.method', %s, true), set_config('request.path', %s, true),"
     " set_config('statement_timeout', %s, true)"
 )
+BEGIN_AND_SETUP: LiteralString = "begin;\n" + SETUP
 SERVICE = Caller(role="service_role", claims={"role": "service_role"})
 
 Connection = AsyncConnection[DictRow]
@@ -82,12 +83,20 @@ class Database:
     async def as_caller(
         self, caller: Caller, *, method: str = "POST", path: str = "/"
     ) -> AsyncIterator[Connection]:
-        """A transaction with the caller's role and claims; committed on exit, rolled back on error."""
+        """A transaction with the caller's role and claims; committed on exit, rolled back on error.
+
+        BEGIN and the setup travel together; each statement inside is a round trip; COMMIT is the last.
+        """
         started = time.perf_counter()
         try:
-            async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
-                await conn.execute(SETUP, self._setup_params(caller, method, path))
-                yield conn
+            async with self.pool.connection() as conn:
+                await AsyncClientCursor(conn).execute(BEGIN_AND_SETUP, self._setup_params(caller, method, path))
+                try:
+                    yield conn
+                except BaseException:
+                    await conn.execute("rollback")
+                    raise
+                await conn.execute("commit")
         finally:
             record_db_time(time.perf_counter() - started)
 
@@ -99,19 +108,25 @@ class Database:
         self,
         caller: Caller,
         query: LiteralString,
-        params: dict[str, Any] | tuple[Any, ...] | None = None,
+        params: Sequence[Any] = (),
         *,
         method: str = "POST",
         path: str = "/",
     ) -> list[dict[str, Any]]:
-        """One statement as the caller in one round trip (the pipeline's implicit transaction)."""
+        """One statement as the caller in one round trip.
+
+        The setup and the statement go as one simple-protocol message: Postgres runs them in one implicit
+        transaction, so the local settings hold for the statement and vanish after it. Values are bound
+        client-side by psycopg (quoted by libpq), which also keeps the transaction pooler happy. Measured:
+        about 1.4x the throughput of the same two statements pipelined over the extended protocol.
+        """
         started = time.perf_counter()
         try:
             async with self.pool.connection() as conn:
-                async with conn.pipeline():
-                    await conn.execute(SETUP, self._setup_params(caller, method, path))
-                    cursor = await conn.execute(query, params)
-                return await cursor.fetchall()
+                cursor = AsyncClientCursor(conn, row_factory=dict_row)
+                await cursor.execute(SETUP + ";\n" + query, (*self._setup_params(caller, method, path), *params))
+                cursor.nextset()
+                return await cursor.fetchall() if cursor.description else []
         finally:
             record_db_time(time.perf_counter() - started)
 
@@ -125,7 +140,5 @@ class Session:
     def transaction(self) -> Any:
         return self.db.as_caller(self.caller, method=self.method, path=self.path)
 
-    async def fetch(
-        self, query: LiteralString, params: dict[str, Any] | tuple[Any, ...] | None = None
-    ) -> list[dict[str, Any]]:
+    async def fetch(self, query: LiteralString, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return await self.db.fetch(self.caller, query, params, method=self.method, path=self.path)

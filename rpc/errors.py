@@ -97,8 +97,6 @@ def on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Re
         log.error("error on %s: %s", request.url.path, exc.detail, exc_info=exc)
     code = HTTP_CODES.get(status, "internal_error" if status >= 500 else "bad_request")
     headers = dict(exc.headers or {})
-    if status == 429 and "RateLimit-Reset" in headers:
-        headers["Retry-After"] = headers["RateLimit-Reset"]
     message = exc.detail if status < 500 else "something went wrong on our side"
     return error_response(status, code, message, headers)
 

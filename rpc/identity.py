@@ -9,7 +9,6 @@ import msgspec
 from litestar import Controller, HttpMethod, route
 from litestar.di import NamedDependency
 
-from rpc.auth import Caller
 from rpc.db import Session
 from rpc.errors import ApiError
 
@@ -70,5 +69,5 @@ class IdentityController(Controller):
         ),
         summary="The signed-in caller: profile, platform roles and company memberships",
     )
-    async def whoami(self, user: NamedDependency[Caller], session: NamedDependency[Session]) -> Whoami:
-        return await read_whoami(session)
+    async def whoami(self, user_session: NamedDependency[Session]) -> Whoami:
+        return await read_whoami(user_session)
