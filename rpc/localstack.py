@@ -92,7 +92,6 @@ def banner(settings: Settings, local: LocalDatabase) -> str:
     rows = [
         ("API URL", api),
         ("Functions URL", f"{api}/functions/v1"),
-        ("REST URL", f"{api}/rest/v1"),
         ("OpenAPI docs", f"{api}/schema"),
         ("DB URL", local.admin_dsn),
         ("JWT secret", secret),
