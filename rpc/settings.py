@@ -14,7 +14,7 @@ SUPABASE_CLI_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-lo
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
     # Database. Empty DATABASE_URL means the embedded local stack.
     database_url: SecretStr | None = None

@@ -46,6 +46,11 @@ create trigger profiles_touch_updated_at
   before update on public.profiles
   for each row execute function private.touch_updated_at();
 
+-- Start from no privileges: where new public tables are still exposed by default (self-hosted Supabase,
+-- and projects without `[api] auto_expose_new_tables = false`), anon and authenticated would otherwise
+-- hold every privilege, TRUNCATE included (which no policy limits), and the column grants below would
+-- mean nothing. Every table here starts the same way.
+revoke all on public.profiles from anon, authenticated, service_role;
 -- Only the display fields are writable by their owner; id and timestamps are the database's.
 grant select on public.profiles to authenticated;
 grant update (full_name, avatar_url) on public.profiles to authenticated;
@@ -91,6 +96,7 @@ create index user_roles_granted_by_idx on public.user_roles (granted_by);
 
 alter table public.user_roles enable row level security;
 
+revoke all on public.user_roles from anon, authenticated, service_role;
 grant select, insert, delete on public.user_roles to authenticated;
 grant select, insert, update, delete on public.user_roles to service_role;
 
@@ -130,7 +136,7 @@ begin
   return jsonb_set(event, '{claims,user_roles}', roles, true);
 end;
 $$;
-revoke execute on function public.custom_access_token_hook(jsonb) from public, anon, authenticated;
+revoke execute on function public.custom_access_token_hook(jsonb) from public, anon, authenticated, service_role;
 grant usage on schema public to supabase_auth_admin;
 grant execute on function public.custom_access_token_hook(jsonb) to supabase_auth_admin;
 grant select on public.user_roles to supabase_auth_admin;

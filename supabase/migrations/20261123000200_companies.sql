@@ -28,6 +28,8 @@ create trigger companies_touch_updated_at
   before update on public.companies
   for each row execute function private.touch_updated_at();
 
+-- No privileges but the ones granted here, whatever the project's defaults (see the identity migration).
+revoke all on public.companies from anon, authenticated, service_role;
 grant select, delete on public.companies to authenticated;
 grant insert (name, slug, website), update (name, slug, website) on public.companies to authenticated;
 grant select, insert, update, delete on public.companies to service_role;
@@ -47,6 +49,7 @@ create index company_members_invited_by_idx on public.company_members (invited_b
 
 alter table public.company_members enable row level security;
 
+revoke all on public.company_members from anon, authenticated, service_role;
 grant select, delete on public.company_members to authenticated;
 grant insert (company_id, user_id, role), update (role) on public.company_members to authenticated;
 grant select, insert, update, delete on public.company_members to service_role;

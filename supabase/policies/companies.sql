@@ -2,18 +2,21 @@
 -- Company policies: companies and company_members
 -- =====================================================================================================
 -- Re-applied after every migration run (drop + create, so the file is idempotent). A company is visible
--- to its members (and its creator, so that `insert ... returning` works before the owner row exists) and
--- to platform admins. Owners and admins manage members; only owners manage owners.
+-- to its members and to platform admins. Owners and admins manage members; only owners manage owners.
 
 -- companies --------------------------------------------------------------------------------------------
 
-drop policy if exists "Members, the creator and admins can view a company" on public.companies;
-create policy "Members, the creator and admins can view a company"
+-- `insert ... returning` (PostgREST's return=representation) checks this policy before the trigger has
+-- added the creator's owner row, so the creator needs a way in of their own. Only within the creating
+-- transaction (`created_at` is that transaction's now(), and users cannot write it): created_by stays
+-- on the row forever, and a creator who later leaves or is removed must lose sight of the company.
+drop policy if exists "Members and admins can view a company, its creator on creation" on public.companies;
+create policy "Members and admins can view a company, its creator on creation"
   on public.companies for select to authenticated
   using (
-    created_by = (select auth.uid())
-    or private.is_company_member(id)
+    private.is_company_member(id)
     or (select private.has_role('admin'))
+    or (created_by = (select auth.uid()) and created_at = now())
   );
 
 drop policy if exists "Signed-in users can create companies they own" on public.companies;
