@@ -159,11 +159,18 @@ class TokenVerifier:
         sub = claims.get("sub")
         if role == "authenticated" and not (isinstance(sub, str) and sub):
             raise unauthorized("a user token must name its user (sub)", "invalid_token")
-        return Caller(role=role, claims=claims, user_id=sub if role == "authenticated" else None, email=claims.get("email"))
+        return Caller(
+            role=role,
+            claims=claims,
+            user_id=sub if role == "authenticated" else None,
+            email=claims.get("email"),
+        )
 
     async def _jwk(self, kid: str | None, alg: str) -> jwt.PyJWK:
         if self.jwks_url is None:
-            raise unauthorized(f"{alg} tokens need SUPABASE_URL for the project's signing keys", "invalid_token")
+            raise unauthorized(
+                f"{alg} tokens need SUPABASE_URL for the project's signing keys", "invalid_token"
+            )
         stale = time.monotonic() - self._keys_fetched_at > self.jwks_cache_s
         if stale or kid not in self._keys:
             await self._refresh_keys()
@@ -183,7 +190,9 @@ class TokenVerifier:
             keyset = jwt.PyJWKSet.from_dict(response.json())
         except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
             if not self._keys:
-                raise ApiError(503, "auth_unavailable", "the project's signing keys could not be fetched") from exc
+                raise ApiError(
+                    503, "auth_unavailable", "the project's signing keys could not be fetched"
+                ) from exc
             return
         finally:
             if self._http is None:

@@ -79,7 +79,9 @@ def token(email: str | None, role: str, expires_in: int) -> None:
 
     settings = get_settings()
     if not is_local_dsn(settings.admin_dsn):
-        fail("tokens are minted only for the local database; a hosted project's tokens come from Supabase Auth")
+        fail(
+            "tokens are minted only for the local database; a hosted project's tokens come from Supabase Auth"
+        )
     if role != "authenticated":
         click.echo(api_key(settings.supabase_jwt_secret.get_secret_value(), role))
         return

@@ -90,7 +90,9 @@ class Database:
         started = time.perf_counter()
         try:
             async with self.pool.connection() as conn:
-                await AsyncClientCursor(conn).execute(BEGIN_AND_SETUP, self._setup_params(caller, method, path))
+                await AsyncClientCursor(conn).execute(
+                    BEGIN_AND_SETUP, self._setup_params(caller, method, path)
+                )
                 try:
                     yield conn
                 except BaseException:
@@ -124,7 +126,9 @@ class Database:
         try:
             async with self.pool.connection() as conn:
                 cursor = AsyncClientCursor(conn, row_factory=dict_row)
-                await cursor.execute(SETUP + ";\n" + query, (*self._setup_params(caller, method, path), *params))
+                await cursor.execute(
+                    SETUP + ";\n" + query, (*self._setup_params(caller, method, path), *params)
+                )
                 cursor.nextset()
                 return await cursor.fetchall() if cursor.description else []
         finally:

@@ -40,7 +40,9 @@ class EmbeddedPostgres:
 
     def __init__(self, data_dir: Path, *, host: str = "127.0.0.1", port: int = 54322, version: int = 16):
         if version not in POSTGRES_VERSIONS:
-            raise EmbeddedPostgresError(f"PG_VERSION={version} is not in the wheel (it has {sorted(POSTGRES_VERSIONS)})")
+            raise EmbeddedPostgresError(
+                f"PG_VERSION={version} is not in the wheel (it has {sorted(POSTGRES_VERSIONS)})"
+            )
         self.bin = POSTGRES_VERSIONS[version]
         self.root = data_dir.resolve()
         self.pgdata = self.root / f"postgres{version}"
@@ -49,7 +51,9 @@ class EmbeddedPostgres:
         self.started_here = False
         self.os_user = OS_USER if os.geteuid() == 0 else None
 
-    def dsn(self, user: str = SUPERUSER, password: str = SUPERUSER_PASSWORD, database: str = "postgres") -> str:
+    def dsn(
+        self, user: str = SUPERUSER, password: str = SUPERUSER_PASSWORD, database: str = "postgres"
+    ) -> str:
         return f"postgresql://{user}:{password}@{self.host}:{self.port}/{database}"
 
     def start(self) -> bool:
@@ -63,19 +67,25 @@ class EmbeddedPostgres:
             log.info("embedded postgres already running on %s:%s", self.host, self.port)
             return created
         check_port_free(self.host, self.port, "DB_PORT")
-        self._run(
-            "pg_ctl",
-            "start",
-            "-w",
-            "-t",
-            "60",
-            "-D",
-            str(self.pgdata),
-            "-l",
-            str(self.logfile),
-            "-o",
-            f"-c listen_addresses={self.host} -p {self.port} -c unix_socket_directories=''",
-        )
+        try:
+            self._run(
+                "pg_ctl",
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                str(self.pgdata),
+                "-l",
+                str(self.logfile),
+                "-o",
+                f"-c listen_addresses={self.host} -p {self.port} -c unix_socket_directories=''",
+            )
+        except EmbeddedPostgresError:
+            # Another process (a CLI command beside `make run`) may have started it a moment before us.
+            if self._running_pid() is None:
+                raise
+            return created
         self.started_here = True
         return created
 

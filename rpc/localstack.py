@@ -42,7 +42,9 @@ class LocalDatabase:
 
 
 def embedded_postgres(settings: Settings) -> EmbeddedPostgres:
-    return EmbeddedPostgres(settings.data_dir, host=settings.db_host, port=settings.db_port, version=settings.pg_version)
+    return EmbeddedPostgres(
+        settings.data_dir, host=settings.db_host, port=settings.db_port, version=settings.pg_version
+    )
 
 
 @contextlib.contextmanager
@@ -78,7 +80,9 @@ def reset(settings: Settings) -> None:
     if not is_local_dsn(settings.admin_dsn):
         raise LocalStackError("db reset only runs against a local database; DATABASE_URL points elsewhere")
     if not settings.embedded:
-        raise LocalStackError("db reset rebuilds the embedded database; for `supabase start` use `supabase db reset`")
+        raise LocalStackError(
+            "db reset rebuilds the embedded database; for `supabase start` use `supabase db reset`"
+        )
     with database(settings) as local:
         assert local.embedded is not None
         recreate_database(local.embedded.dsn(), "postgres")

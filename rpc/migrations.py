@@ -106,7 +106,9 @@ class Runner:
         self.dsn, self.migrations_dir, self.policies_dir = dsn, migrations_dir, policies_dir
 
     def connect(self) -> psycopg.Connection:
-        return psycopg.connect(self.dsn, autocommit=True, prepare_threshold=None, application_name="talentbase-db")
+        return psycopg.connect(
+            self.dsn, autocommit=True, prepare_threshold=None, application_name="talentbase-db"
+        )
 
     def status(self) -> Status:
         with self.connect() as conn:
@@ -164,12 +166,13 @@ class Runner:
 
 def bootstrap(superuser_dsn: str) -> bool:
     """Bring a plain PostgreSQL to Supabase's shape; False (and nothing done) when it already has it."""
-    with psycopg.connect(superuser_dsn, autocommit=True) as conn:
+    with psycopg.connect(superuser_dsn, autocommit=True) as conn, conn.transaction():
+        # Two processes starting at once: the second waits here, then finds the shape in place.
+        conn.execute("select pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
         row = conn.execute("select to_regclass('auth.users')").fetchone()
         if row is not None and row[0] is not None:
             return False
-        with conn.transaction():
-            execute_file(conn, BOOTSTRAP_FILE)
+        execute_file(conn, BOOTSTRAP_FILE)
     return True
 
 
@@ -177,4 +180,6 @@ def recreate_database(superuser_dsn: str, database: str, owner: str = "postgres"
     """Drop and create a database (local only: callers check)."""
     with psycopg.connect(superuser_dsn, autocommit=True, dbname="template1") as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(database)))
-        conn.execute(sql.SQL("create database {} owner {}").format(sql.Identifier(database), sql.Identifier(owner)))
+        conn.execute(
+            sql.SQL("create database {} owner {}").format(sql.Identifier(database), sql.Identifier(owner))
+        )

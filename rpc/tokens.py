@@ -24,7 +24,9 @@ def sign(claims: dict[str, Any], secret: str) -> str:
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def user_claims(user: dict[str, Any], *, issuer: str, expires_in: int, now: int | None = None) -> dict[str, Any]:
+def user_claims(
+    user: dict[str, Any], *, issuer: str, expires_in: int, now: int | None = None
+) -> dict[str, Any]:
     """The claims GoTrue puts in an access token for a password sign-in (before any access token hook)."""
     issued = int(time.time()) if now is None else now
     return {

@@ -183,7 +183,11 @@ def rate_limit(settings: Settings, verifier: Any) -> Any:
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def limited(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == "http" and scope["path"].startswith("/functions/") and scope["method"] != "OPTIONS":
+            if (
+                scope["type"] == "http"
+                and scope["path"].startswith("/functions/")
+                and scope["method"] != "OPTIONS"
+            ):
                 key = caller_key(verifier, scope)
                 retry_after = limiter.hit(key, time.time()) if key else 0
                 if retry_after:
