@@ -55,7 +55,9 @@ def bare_app(dsn: str):  # type: ignore[no-untyped-def]
     @get("/bare/whoami")
     async def whoami(request: Request) -> dict:  # type: ignore[type-arg]
         async with pool.connection() as conn:
-            cursor = await conn.execute(query, {"uid": request.headers["x-user-id"], "email": "alice@example.com"})
+            cursor = await conn.execute(
+                query, {"uid": request.headers["x-user-id"], "email": "alice@example.com"}
+            )
             return (await cursor.fetchall())[0]
 
     async def open_pool() -> None:
@@ -142,7 +144,15 @@ def main() -> None:
             port = free_port()
             servers.append(
                 subprocess.Popen(
-                    [sys.executable, __file__, "serve", kind, str(port), admin_dsn, cluster.dsn("authenticator", "postgres")],
+                    [
+                        sys.executable,
+                        __file__,
+                        "serve",
+                        kind,
+                        str(port),
+                        admin_dsn,
+                        cluster.dsn("authenticator", "postgres"),
+                    ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
@@ -158,7 +168,10 @@ def main() -> None:
             for kind, value in measured.items():
                 rps[kind].append(value)
             ratios.append(measured["ours"] / measured["bare"])
-            print(f"# round {round_ + 1}: ours={measured['ours']:.0f} rps bare={measured['bare']:.0f} rps", flush=True)
+            print(
+                f"# round {round_ + 1}: ours={measured['ours']:.0f} rps bare={measured['bare']:.0f} rps",
+                flush=True,
+            )
         print(f"ours_rps={statistics.median(rps['ours']):.0f}")
         print(f"bare_rps={statistics.median(rps['bare']):.0f}")
         print(f"caller_overhead_ratio={statistics.median(ratios):.3f}")
