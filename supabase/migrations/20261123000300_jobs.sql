@@ -6,7 +6,8 @@
 -- the row that causes it. The schema `procrastinate` has no grants to anon/authenticated, so nothing
 -- here is reachable through the API; workers connect as `postgres` with search_path = procrastinate.
 --
--- Below the banner is procrastinate 3.10.0's own schema.sql, unchanged. Upgrading procrastinate means a
+-- Below the banner is procrastinate 3.10.0's own schema.sql, unchanged, then RLS on its tables (at the
+-- end). Upgrading procrastinate means a
 -- new migration with the files of its sql/migrations/ folder between the two versions.
 
 create schema if not exists procrastinate;
@@ -613,5 +614,12 @@ CREATE TRIGGER procrastinate_trigger_abort_requested_events_v1
 CREATE TRIGGER procrastinate_trigger_delete_jobs_v1
     BEFORE DELETE ON procrastinate_jobs
     FOR EACH ROW EXECUTE PROCEDURE procrastinate_unlink_periodic_defers_v1();
+
+-- Talentbase: RLS on, no policies. The worker connects as the tables' owner, which RLS does not apply to;
+-- any other role that is ever granted access by mistake still reads and writes nothing.
+alter table procrastinate_jobs enable row level security;
+alter table procrastinate_events enable row level security;
+alter table procrastinate_periodic_defers enable row level security;
+alter table procrastinate_workers enable row level security;
 
 reset search_path;
