@@ -7,8 +7,8 @@
 -- here is reachable through the API; workers connect as `postgres` with search_path = procrastinate.
 --
 -- Below the banner is procrastinate 3.10.0's own schema.sql, unchanged, then RLS on its tables (at the
--- end). Upgrading procrastinate means a
--- new migration with the files of its sql/migrations/ folder between the two versions.
+-- end). Upgrading procrastinate means a new migration with the files of its sql/migrations/ folder
+-- between the two versions.
 
 create schema if not exists procrastinate;
 comment on schema procrastinate is 'Background job queue (procrastinate). Never exposed through the API.';
