@@ -21,8 +21,12 @@ from psycopg_pool import AsyncConnectionPool
 from rpc.auth import Caller
 from rpc.web import record_db_time
 
+# `request.jwt.claim.sub` is what PostgREST before v9 set beside the claims; Supabase's auth.uid() reads it
+# first, so policies calling auth.uid() many times per query skip parsing the whole claims JSON each time
+# (measured: a tenth of the throughput of a one-query function with GoTrue-sized claims).
 SETUP: LiteralString = (
     "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
+    " set_config('request.jwt.claim.sub', %s, true),"
     " set_config('request.method', %s, true), set_config('request.path', %s, true),"
     " set_config('statement_timeout', %s, true)"
 )
@@ -77,7 +81,7 @@ class Database:
             self._pool = None
 
     def _setup_params(self, caller: Caller, method: str, path: str) -> tuple[str, ...]:
-        return (caller.role, caller.claims_json, method, path, self.statement_timeout)
+        return (caller.role, caller.claims_json, caller.user_id or "", method, path, self.statement_timeout)
 
     @asynccontextmanager
     async def as_caller(
