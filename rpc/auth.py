@@ -75,6 +75,7 @@ class TokenVerifier:
         leeway_s: int = 10,
         jwks_url: str | None = None,
         jwks_cache_s: int = 600,
+        jwks_refetch_s: float = 30,
         cache_size: int = 10_000,
         http: httpx.AsyncClient | None = None,
     ) -> None:
@@ -83,10 +84,14 @@ class TokenVerifier:
         self.leeway_s = leeway_s
         self.jwks_url = jwks_url
         self.jwks_cache_s = jwks_cache_s
+        # Unknown kids could make us fetch on every request: once the keys were fetched, at most one
+        # fetch per this many seconds.
+        self.jwks_refetch_s = jwks_refetch_s
         self.cache = TokenCache(cache_size)
         self._http = http
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._keys_fetched_at = 0.0
+        self._keys_fetched_at: float | None = None  # last successful fetch (None: never)
+        self._keys_tried_at: float | None = None  # last attempt, successful or not
 
     def cached(self, token: str) -> Caller | None:
         return self.cache.get(token, time.time())
@@ -101,7 +106,8 @@ class TokenVerifier:
         alg = header.get("alg")
         if alg == "HS256":
             return self._verify(token, self.secret, alg)
-        if alg in ASYMMETRIC:
+        # The header is unverified input: `alg` may be any JSON value, and a list is not hashable.
+        if isinstance(alg, str) and alg in ASYMMETRIC:
             return self._verify(token, await self._jwk(header.get("kid"), alg), alg)
         raise unauthorized(f"tokens signed with {alg!r} are not accepted", "invalid_token")
 
@@ -149,7 +155,8 @@ class TokenVerifier:
 
     def _caller(self, claims: dict[str, Any]) -> Caller:
         role = claims.get("role")
-        if role not in API_ROLES:
+        # Any JSON value may be signed here; a list or object is not hashable, so check the type first.
+        if not isinstance(role, str) or role not in API_ROLES:
             raise ApiError(403, "insufficient_role", f"role {role!r} may not call functions")
         # The anon and service_role keys carry no audience; user tokens must carry ours.
         audience = claims.get("aud")
@@ -171,7 +178,8 @@ class TokenVerifier:
             raise unauthorized(
                 f"{alg} tokens need SUPABASE_URL for the project's signing keys", "invalid_token"
             )
-        stale = time.monotonic() - self._keys_fetched_at > self.jwks_cache_s
+        fetched = self._keys_fetched_at
+        stale = fetched is None or time.monotonic() - fetched > self.jwks_cache_s
         if stale or kid not in self._keys:
             await self._refresh_keys()
         jwk = self._keys.get(kid or "")
@@ -180,25 +188,46 @@ class TokenVerifier:
         return jwk
 
     async def _refresh_keys(self) -> None:
-        # Unknown kids could make us fetch on every request: at most once per 30 s.
-        if time.monotonic() - self._keys_fetched_at < 30 and self._keys:
+        now = time.monotonic()
+        # Throttled once a fetch has succeeded (even an empty set: projects on the legacy secret publish
+        # `{"keys": []}`). Before that every attempt retries, so an outage at startup heals at once.
+        if (
+            self._keys_fetched_at is not None
+            and self._keys_tried_at is not None
+            and now - self._keys_tried_at < self.jwks_refetch_s
+        ):
             return
+        self._keys_tried_at = now
         http = self._http or httpx.AsyncClient(timeout=5)
         try:
             response = await http.get(self.jwks_url)  # type: ignore[arg-type]
             response.raise_for_status()
-            keyset = jwt.PyJWKSet.from_dict(response.json())
-        except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
-            if not self._keys:
+            keys = _jwks(response.json())
+        except (httpx.HTTPError, ValueError) as exc:
+            if self._keys_fetched_at is None:
                 raise ApiError(
                     503, "auth_unavailable", "the project's signing keys could not be fetched"
                 ) from exc
-            return
+            return  # keep the keys we have
         finally:
             if self._http is None:
                 await http.aclose()
-        self._keys = {k.key_id: k for k in keyset.keys if k.key_id}
+        self._keys = keys
         self._keys_fetched_at = time.monotonic()
+
+
+def _jwks(document: Any) -> dict[str, jwt.PyJWK]:
+    """The usable signing keys of a JWKS document, by kid; ValueError if it is not a JWKS at all."""
+    keys = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(keys, list):
+        raise ValueError("not a JWK set")
+    if not keys:
+        return {}
+    try:
+        keyset = jwt.PyJWKSet(keys)
+    except jwt.PyJWTError as exc:  # no usable key in it
+        raise ValueError(str(exc)) from exc
+    return {k.key_id: k for k in keyset.keys if k.key_id}
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -4,17 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
 
 import click
+import psycopg
 from litestar.plugins import CLIPluginProtocol
 
 from rpc.migrations import MigrationError, Runner
 from rpc.settings import get_settings, is_local_dsn
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     click.secho(f"error: {message}", fg="red", err=True)
     sys.exit(1)
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Failures a user can act on (a broken migration, a busy port, no server) end in one line, not a traceback."""
+    from rpc.localstack import LocalStackError
+
+    try:
+        yield
+    except (MigrationError, LocalStackError) as exc:
+        fail(str(exc))
+    except psycopg.OperationalError as exc:
+        fail(f"cannot connect to the database: {exc}")
 
 
 @click.group(name="db", help="Migrations and policies: the same runner for every database.")
@@ -24,26 +41,20 @@ def db_group() -> None:
 
 @db_group.command(name="push", help="Apply pending migrations, re-apply policies, reload PostgREST.")
 def db_push() -> None:
-    from rpc.localstack import LocalStackError, database, migrate
+    from rpc.localstack import database, migrate
 
-    try:
-        with database(get_settings()) as local:
-            applied = migrate(local, seed=local.created)
-    except (MigrationError, LocalStackError) as exc:
-        fail(str(exc))
+    with reported(), database(get_settings()) as local:
+        applied = migrate(local, seed=local.created)
     click.echo("\n".join(f"applied {name}" for name in applied) or "nothing to apply")
     click.echo("policies re-applied")
 
 
 @db_group.command(name="status", help="List applied and pending migrations.")
 def db_status() -> None:
-    from rpc.localstack import LocalStackError, database
+    from rpc.localstack import database
 
-    try:
-        with database(get_settings()) as local:
-            status = Runner(local.admin_dsn).status()
-    except (MigrationError, LocalStackError) as exc:
-        fail(str(exc))
+    with reported(), database(get_settings()) as local:
+        status = Runner(local.admin_dsn).status()
     for version in status.applied:
         click.echo(f"applied  {version}")
     for migration in status.pending:
@@ -54,12 +65,10 @@ def db_status() -> None:
 
 @db_group.command(name="reset", help="Local only: rebuild the embedded database from scratch and reseed it.")
 def db_reset() -> None:
-    from rpc.localstack import LocalStackError, reset
+    from rpc.localstack import reset
 
-    try:
+    with reported():
         reset(get_settings())
-    except (MigrationError, LocalStackError) as exc:
-        fail(str(exc))
     click.echo("database rebuilt and seeded")
 
 
@@ -74,7 +83,7 @@ def db_reset() -> None:
 )
 @click.option("--expires-in", default=3600, show_default=True, type=click.IntRange(60, 7 * 24 * 3600))
 def token(email: str | None, role: str, expires_in: int) -> None:
-    from rpc.localstack import LocalStackError, database
+    from rpc.localstack import database
     from rpc.tokens import UnknownUser, api_key, mint_user_token
 
     settings = get_settings()
@@ -88,7 +97,7 @@ def token(email: str | None, role: str, expires_in: int) -> None:
     if not email:
         fail("a user token needs --email (demo users: see supabase/seed.sql)")
     try:
-        with database(settings) as local:
+        with reported(), database(settings) as local:
             access_token = mint_user_token(
                 local.admin_dsn,
                 email,
@@ -98,8 +107,6 @@ def token(email: str | None, role: str, expires_in: int) -> None:
             )
     except UnknownUser:
         fail(f"no auth user has the email {email!r} (demo users: see supabase/seed.sql)")
-    except LocalStackError as exc:
-        fail(str(exc))
     click.echo(access_token)
 
 

@@ -64,6 +64,13 @@ class EmbeddedPostgres:
         if created:
             self._initdb()
         if self._running_pid() is not None:
+            # Started earlier with another DB_PORT: say so, rather than fail later to connect to this one.
+            running_port = self._running_port()
+            if running_port not in (None, self.port):
+                raise EmbeddedPostgresError(
+                    f"the cluster in {self.pgdata} already runs on port {running_port}, not {self.port}:"
+                    f" stop it, or set DB_PORT={running_port}"
+                )
             log.info("embedded postgres already running on %s:%s", self.host, self.port)
             return created
         check_port_free(self.host, self.port, "DB_PORT")
@@ -142,6 +149,13 @@ class EmbeddedPostgres:
         log.warning("removing stale %s (pid %s is not our postgres)", pidfile, pid)
         pidfile.unlink(missing_ok=True)
         return None
+
+    def _running_port(self) -> int | None:
+        """The port in `postmaster.pid` (its fourth line), as the running postmaster wrote it."""
+        try:
+            return int((self.pgdata / "postmaster.pid").read_text().split("\n")[3])
+        except (FileNotFoundError, ValueError, IndexError):
+            return None
 
     def _run(self, command: str, *args: str) -> None:
         # Output goes to a file, not a pipe: the postmaster pg_ctl forks would hold a pipe open forever.

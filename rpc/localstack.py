@@ -15,9 +15,10 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import psycopg
 import uvicorn
 
-from rpc.migrations import Runner, bootstrap, recreate_database
+from rpc.migrations import MigrationError, Runner, bootstrap, recreate_database
 from rpc.settings import Settings, get_settings, is_local_dsn
 from rpc.tokens import api_key
 from rpc.web import configure_logging
@@ -68,9 +69,12 @@ def database(settings: Settings, *, owner: bool = False) -> Iterator[LocalDataba
 
 
 def migrate(local: LocalDatabase, *, seed: bool) -> list[str]:
+    """Apply pending migrations and the policies, then the seed when asked, and always on the embedded
+    database's first push: its cluster may have been created by a command that does not migrate (`db status`)."""
     runner = Runner(local.admin_dsn)
+    first_push = local.embedded is not None and not runner.status().applied
     applied = [f"{m.version}_{m.name}" for m in runner.push()]
-    if seed:
+    if seed or first_push:
         runner.seed()
     return applied
 
@@ -113,6 +117,8 @@ def stop_on_signal(signum: int, _: object) -> None:
 
 
 def main() -> None:
+    # From the start, so that SIGTERM during startup also unwinds through `database()` and stops Postgres.
+    signal.signal(signal.SIGTERM, stop_on_signal)
     settings = get_settings()
     configure_logging(settings)
     from app import create_app  # the app module imports us; import it back lazily
@@ -137,10 +143,12 @@ def main() -> None:
             )
             # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal; as an exception
             # it unwinds through `database()`, which stops Postgres last.
-            signal.signal(signal.SIGTERM, stop_on_signal)
             server.run()
-    except (LocalStackError, EmbeddedPostgresError) as exc:
+    except (LocalStackError, EmbeddedPostgresError, MigrationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except psycopg.OperationalError as exc:
+        print(f"error: cannot connect to the database: {exc}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         pass

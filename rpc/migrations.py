@@ -9,11 +9,11 @@ re-applied in one transaction, and PostgREST is told to reload its schema cache.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-import sqlparse
 from psycopg import sql
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -40,8 +40,9 @@ class MigrationError(RuntimeError):
 
 @dataclass(frozen=True)
 class Statement:
-    text: str
-    line: int  # 1-based line of the statement's first character in its file
+    text: str  # as the CLI records it: the file's text with any comments before it, no trailing `;`
+    line: int  # 1-based line in its file where the statement itself (after those comments) begins
+    start: int = 0  # offset in `text` where the statement itself begins
 
 
 @dataclass(frozen=True)
@@ -51,19 +52,298 @@ class Migration:
     path: Path
 
     def statements(self) -> list[Statement]:
-        return split_statements(self.path.read_text())
+        return split_statements(read_sql(self.path))
+
+
+def read_sql(path: Path) -> str:
+    """A SQL file as the CLI reads it: UTF-8, line endings untouched (`read_text` would turn CRLF into LF)."""
+    return path.read_bytes().decode()
 
 
 def split_statements(source: str) -> list[Statement]:
-    """Split a SQL file into statements (dollar quotes and comments respected), keeping line numbers."""
-    statements, cursor = [], 0
-    for text in sqlparse.split(source):
-        if not sqlparse.format(text, strip_comments=True).strip().rstrip(";").strip():
+    """Split a SQL file into statements exactly as the supabase CLI does, keeping line numbers.
+
+    `supabase db push` executes and records what its own splitter yields: the text up to and including
+    each `;` outside quotes, comments, parentheses and `begin atomic` bodies, with trailing semicolons and
+    surrounding whitespace trimmed, comment-only pieces kept. The states below follow the splitter of
+    supabase CLI 3.1.0 one for one (quirks included), so that our history rows are the CLI's and a file
+    the CLI would split badly fails here first.
+    """
+    statements = []
+    for low, high in _cli_pieces(source):
+        piece = source[low:high].rstrip(";")
+        text = piece.strip(_JS_WHITESPACE)
+        if not text:
             continue
-        start = source.index(text, cursor)
-        cursor = start + len(text)
-        statements.append(Statement(text, source.count("\n", 0, start) + 1))
+        offset = low + len(piece) - len(piece.lstrip(_JS_WHITESPACE))
+        lead = _leading_comments(text)
+        statements.append(Statement(text, source.count("\n", 0, offset + lead) + 1, lead))
     return statements
+
+
+# What JavaScript's String.prototype.trim() removes, as the CLI trims (Python's str.strip() differs slightly).
+_JS_WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join(
+    map(chr, range(0x2000, 0x200B))
+)
+_SPACE = " \t\n\r\f\v"  # what the splitter itself counts as whitespace
+_NEWLINE = re.compile(r"[\n\r]")
+
+
+def _cli_pieces(source: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each piece: a piece ends at a `;` that the splitter sees in its ready state."""
+    state: _State = _Ready()
+    piece = _Piece(source)
+    for index, char in enumerate(source):
+        piece.end = index + 1
+        step = state.next(char, piece)
+        if step is None:
+            yield piece.low, piece.end
+            piece.low, step = piece.end, _Ready()
+        state = step
+    if piece.low < len(source):
+        yield piece.low, len(source)
+
+
+class _Piece:
+    """The current piece so far, source[low:end], seen without copying it for every character."""
+
+    __slots__ = ("end", "low", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source, self.low, self.end = source, 0, 0
+
+    def endswith(self, suffix: str) -> bool:
+        return self.end - len(suffix) >= self.low and self.source.startswith(suffix, self.end - len(suffix))
+
+    def identifier_before(self, index: int) -> bool:
+        return index > self.low and _identifier_char(self.source[index - 1])
+
+    def ends_with_word(self, word: str, end: int | None = None) -> bool:
+        """Whether the piece (or its text up to `end`) ends with `word`, in any case, as a whole word."""
+        end = self.end if end is None else end
+        start = end - len(word)
+        if start < self.low:
+            return False
+        found = self.source[start:end]
+        return found.isascii() and found.upper() == word and not self.identifier_before(start)
+
+
+def _identifier_char(char: str) -> bool:
+    return ord(char) >= 128 or (char.isascii() and (char.isalnum() or char in "_$"))
+
+
+class _State:
+    def next(self, char: str, piece: _Piece) -> _State | None:
+        """The state after `char` (the piece's last character); None ends the piece there."""
+        raise NotImplementedError
+
+
+class _Ready(_State):
+    def next(self, char: str, piece: _Piece) -> _State | None:
+        match char:
+            case "$":
+                # `$` inside an identifier (`a$b`) or a parameter (`$1`) starts no dollar quote.
+                return self if piece.identifier_before(piece.end - 1) else _Tag(piece.end - 1)
+            case "'":
+                return _Quote("'", backslash_escapes=piece.ends_with_word("E", piece.end - 1))
+            case '"':
+                return _Quote('"', backslash_escapes=False)
+            case "-":
+                return _Dash()
+            case "/":
+                return _Block()
+            case "\\":
+                return _Escape()
+            case ";":
+                return None
+            case "(":
+                return _Parenthesis(_Ready())
+            case "c" | "C" if _begins_atomic(piece):
+                return _Atomic(_Ready(), piece.end)
+        return self
+
+
+class _Dash(_State):
+    def next(self, char: str, piece: _Piece) -> _State | None:
+        return _LineComment() if char == "-" else _Ready().next(char, piece)
+
+
+class _LineComment(_State):
+    def next(self, char: str, piece: _Piece) -> _State | None:
+        return _Ready() if char in "\n\r" else self
+
+
+class _Block(_State):
+    """After a `/`: a block comment if `*` follows; block comments nest."""
+
+    def __init__(self) -> None:
+        self.depth, self.after_delimiter = 0, False
+
+    def next(self, char: str, piece: _Piece) -> _State | None:
+        change = 0 if self.after_delimiter else _comment_delimiter(piece.source[piece.end - 2 : piece.end])
+        self.after_delimiter = change != 0
+        if self.depth == 0 and change == 0:
+            return _Ready().next(char, piece)
+        self.depth += change
+        return self if self.depth else _Ready()
+
+
+class _Quote(_State):
+    """A quoted string or identifier; a doubled delimiter stays inside, and so does `\\'` in E'...'."""
+
+    def __init__(self, delimiter: str, *, backslash_escapes: bool) -> None:
+        self.delimiter, self.backslash_escapes = delimiter, backslash_escapes
+        self.closed = self.backslash = False
+
+    def next(self, char: str, piece: _Piece) -> _State | None:
+        if self.closed:
+            if char == self.delimiter:
+                self.closed = False
+                return self
+            if self.backslash_escapes:
+                return _Continuation().next(char, piece)
+            return _Ready().next(char, piece)
+        if self.backslash:
+            self.backslash = False
+            return self
+        if self.backslash_escapes and char == "\\":
+            self.backslash = True
+            return self
+        if char == self.delimiter:
+            self.closed = True
+        return self
+
+
+class _Continuation(_State):
+    """After E'...': whitespace with a newline (and line comments) then `'` continues the same string."""
+
+    def __init__(self) -> None:
+        self.newline, self.dashes = False, 0
+
+    def next(self, char: str, piece: _Piece) -> _State | None:
+        if self.dashes == 2:
+            if char in "\n\r":
+                self.dashes, self.newline = 0, True
+            return self
+        if char == "-":
+            self.dashes += 1
+            return self
+        if self.dashes == 0:
+            if char in _SPACE:
+                self.newline = self.newline or char in "\n\r"
+                return self
+            if self.newline and char == "'":
+                return _Quote("'", backslash_escapes=True)
+        return _Ready().next(char, piece)
+
+
+class _Tag(_State):
+    """After a `$`: `$tag$` opens a dollar-quoted string."""
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+    def next(self, char: str, piece: _Piece) -> _State | None:
+        if char == "$":
+            return _Dollar(piece.source[self.offset : piece.end])
+        return self if _identifier_char(char) else _Ready().next(char, piece)
+
+
+class _Dollar(_State):
+    def __init__(self, delimiter: str) -> None:
+        self.delimiter = delimiter
+
+    def next(self, char: str, piece: _Piece) -> _State | None:
+        return _Ready() if piece.endswith(self.delimiter) else self
+
+
+class _Escape(_State):
+    def next(self, char: str, piece: _Piece) -> _State | None:
+        return _Ready()
+
+
+class _Parenthesis(_State):
+    """Inside `(...)` a `;` ends nothing (as in `create rule ... do (a; b)`)."""
+
+    def __init__(self, inner: _State) -> None:
+        self.inner = inner
+
+    def next(self, char: str, piece: _Piece) -> _State | None:
+        step = self.inner.next(char, piece)
+        if step is None:
+            self.inner = _Ready()
+            return self
+        self.inner = step
+        if not isinstance(step, _Ready):
+            return self
+        return _Ready() if char == ")" else self
+
+
+class _Atomic(_State):
+    """A `begin atomic` body: its `;`s end inner statements, and an `end` that starts one closes it."""
+
+    def __init__(self, inner: _State, start: int) -> None:
+        self.inner, self.statement_start = inner, start
+        self.pending_end = self.statement_has_content = False
+
+    def next(self, char: str, piece: _Piece) -> _State | None:
+        pending, self.pending_end = self.pending_end, False
+        if pending and not _identifier_char(char):
+            return _Ready().next(char, piece)
+        step = self.inner.next(char, piece)
+        if step is None:
+            self.inner, self.statement_start, self.statement_has_content = _Ready(), piece.end, False
+            return self
+        self.inner = step
+        if not isinstance(step, _Ready):
+            return self
+        if not self.statement_has_content and piece.ends_with_word("END"):
+            before = piece.source[self.statement_start : piece.end - 3]
+            if _leading_comments(before, _SPACE) == len(before):
+                self.pending_end = True
+            else:
+                self.statement_has_content = True
+        return self
+
+
+def _begins_atomic(piece: _Piece) -> bool:
+    """Whether the piece ends with `begin atomic` (only whitespace between the words)."""
+    if not piece.ends_with_word("ATOMIC"):
+        return False
+    end = piece.end - len("ATOMIC")
+    while end > piece.low and piece.source[end - 1] in _SPACE:
+        end -= 1
+    return piece.ends_with_word("BEGIN", end)
+
+
+def _comment_delimiter(pair: str) -> int:
+    return 1 if pair == "/*" else -1 if pair == "*/" else 0
+
+
+def _leading_comments(text: str, space: str = _SPACE) -> int:
+    """The length of the whitespace and comments before a statement's first token."""
+    index = 0
+    while index < len(text):
+        if text[index] in space:
+            index += 1
+        elif text.startswith("--", index):
+            newline = _NEWLINE.search(text, index)
+            if newline is None:
+                return len(text)
+            index = newline.end()
+        elif text.startswith("/*", index):
+            depth, after_delimiter = 1, True
+            index += 2
+            while index < len(text) and depth > 0:
+                change = 0 if after_delimiter else _comment_delimiter(text[index - 1 : index + 1])
+                after_delimiter = change != 0
+                depth += change
+                index += 1
+            if depth > 0:
+                return len(text)
+        else:
+            return index
+    return len(text)
 
 
 def local_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -78,12 +358,13 @@ def local_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 def execute_file(conn: psycopg.Connection, path: Path, statements: list[Statement] | None = None) -> None:
     """Run a file's statements one by one so that an error can name its line."""
-    for statement in statements if statements is not None else split_statements(path.read_text()):
+    for statement in statements if statements is not None else split_statements(read_sql(path)):
         try:
             conn.execute(statement.text.encode(), prepare=False)
         except psycopg.Error as exc:
-            position = int(exc.diag.statement_position or 1)
-            line = statement.line + statement.text.count("\n", 0, position - 1)
+            # Postgres's position (1-based, in characters) points at the error; without one, the statement.
+            position = int(exc.diag.statement_position or 0)
+            line = statement.line + statement.text.count("\n", statement.start, max(position - 1, 0))
             detail = exc.diag.message_primary or str(exc)
             raise MigrationError(f"{path.name}:{line}: {detail}") from exc
 
