@@ -3,6 +3,7 @@ code, never a 500 and never a stack trace."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -275,7 +276,7 @@ async def test_a_cached_token_is_refused_once_expired():
     token = jwt.encode({"role": "anon", "exp": int(time.time()) + 1}, SECRET, algorithm="HS256")
     assert (await verifier.verify(f"Bearer {token}")).role == "anon"
     assert verifier.cached(token) is not None
-    time.sleep(1.2)
+    await asyncio.sleep(1.2)
     assert verifier.cached(token) is None
     with pytest.raises(Exception, match="expired") as refusal:
         await verifier.verify(f"Bearer {token}")
