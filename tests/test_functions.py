@@ -141,6 +141,8 @@ async def test_request_id_and_server_timing(client, committed):
     generated = await client.post("/functions/v1/whoami", headers={"x-request-id": "bad id\twith spaces"})
     assert generated.headers["x-request-id"] != "bad id\twith spaces"
     assert len(generated.headers["x-request-id"]) == 32
+    again = await client.post("/functions/v1/whoami")
+    assert again.headers["x-request-id"] not in (generated.headers["x-request-id"], "abc-123")
 
 
 async def test_cross_origin_errors_keep_cors_headers(client):
