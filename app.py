@@ -17,6 +17,7 @@ from rpc.functions import DEPENDENCIES, functions_router
 from rpc.health import HealthController
 from rpc.identity import IdentityController
 from rpc.jobs import running_worker
+from rpc.rest import rest_gateway
 from rpc.settings import Settings, get_settings
 from rpc.web import configure_logging, cors_config, rate_limit, request_context
 
@@ -42,18 +43,29 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         cache_size=settings.token_cache_size,
     )
     with_worker = settings.run_worker if run_worker is None else run_worker
+    gateway, postgrest = rest_gateway(settings) if settings.rest_enabled else (None, None)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             await db.open()
             stack.push_async_callback(db.close)
+            if postgrest is not None:
+                await postgrest.start()
+                stack.push_async_callback(postgrest.stop)
+            if gateway is not None:
+                await gateway.open()
+                stack.push_async_callback(gateway.close)
             if with_worker:
                 await stack.enter_async_context(running_worker(settings))
             yield
 
     return Litestar(
-        route_handlers=[HealthController, functions_router(FUNCTIONS)],
+        route_handlers=[
+            HealthController,
+            functions_router(FUNCTIONS),
+            *([gateway.handler()] if gateway is not None else []),
+        ],
         dependencies=DEPENDENCIES,
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
@@ -62,7 +74,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         openapi_config=OpenAPIConfig(title="Talentbase functions", version="1.0.0", path="/schema"),
         plugins=[TalentbaseCLIPlugin()],
         logging_config=None,
-        state=State({"db": db, "verifier": verifier, "settings": settings}),
+        state=State({"db": db, "verifier": verifier, "settings": settings, "postgrest": postgrest}),
     )
 
 

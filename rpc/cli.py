@@ -12,7 +12,7 @@ import click
 import psycopg
 from litestar.plugins import CLIPluginProtocol
 
-from rpc.migrations import MigrationError, Runner
+from rpc.migrations import MIGRATIONS_DIR, MigrationError, Runner, snapshot_policies
 from rpc.settings import get_settings, is_local_dsn
 
 
@@ -61,6 +61,19 @@ def db_status() -> None:
         click.echo(f"pending  {migration.version}_{migration.name}")
     if not status.pending:
         click.echo("up to date")
+
+
+@db_group.command(
+    name="snapshot-policies",
+    help="Copy supabase/policies/*.sql into a new migration if they changed, so `supabase db push` deploys them.",
+)
+def db_snapshot_policies() -> None:
+    with reported():
+        path = snapshot_policies()
+    if path is None:
+        click.echo("policies unchanged since the last snapshot")
+    else:
+        click.echo(f"wrote {path.relative_to(MIGRATIONS_DIR.parent.parent)}")
 
 
 @db_group.command(name="reset", help="Local only: rebuild the embedded database from scratch and reseed it.")

@@ -19,6 +19,7 @@ import psycopg
 import uvicorn
 
 from rpc.migrations import MigrationError, Runner, bootstrap, recreate_database
+from rpc.rest import HOW_TO_GET_IT, find_postgrest
 from rpc.settings import Settings, get_settings, is_local_dsn
 from rpc.tokens import api_key
 from rpc.web import configure_logging
@@ -97,8 +98,13 @@ def reset(settings: Settings) -> None:
 def banner(settings: Settings, local: LocalDatabase) -> str:
     secret = settings.supabase_jwt_secret.get_secret_value()
     api = settings.api_url
+    if not settings.rest_enabled:
+        rest = "off (REST_API=false)"
+    else:
+        rest = f"{api}/rest/v1" if find_postgrest(settings) else f"off: {HOW_TO_GET_IT}"
     rows = [
         ("API URL", api),
+        ("REST URL", rest),
         ("Functions URL", f"{api}/functions/v1"),
         ("OpenAPI docs", f"{api}/schema"),
         ("DB URL", local.admin_dsn),

@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     log_json: bool = True
     run_worker: bool = True
 
+    # The local stack's REST API: PostgREST behind /rest/v1 (Supabase's gateway does this in production).
+    rest_api: bool | None = Field(None, description="None: on with the embedded database")
+    postgrest_bin: Path | None = None
+    postgrest_port: int = Field(0, description="0: a free loopback port")
+    rest_schemas: str = "public"
+    rest_max_rows: int = 1000
+    rest_db_pool: int = 10
+
     # Supabase auth.
     supabase_url: str | None = None
     supabase_jwt_secret: SecretStr = SecretStr(SUPABASE_CLI_JWT_SECRET)
@@ -52,6 +60,10 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.database_url is None
+
+    @property
+    def rest_enabled(self) -> bool:
+        return self.embedded if self.rest_api is None else self.rest_api
 
     @property
     def api_url(self) -> str:

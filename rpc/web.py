@@ -55,6 +55,7 @@ def request_context(app: ASGIApp) -> ASGIApp:
             return
         incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
         request_id = incoming if SAFE_REQUEST_ID.match(incoming) else request_ids.next()
+        method, path = scope["method"], scope["path"]  # before routing rewrites a mount's path
         id_token, db_token = REQUEST_ID.set(request_id), DB_SECONDS.set([])
         started = time.perf_counter()
         status = 500
@@ -75,13 +76,13 @@ def request_context(app: ASGIApp) -> ASGIApp:
         finally:
             access_log.info(
                 "%s %s %s",
-                scope["method"],
-                scope["path"],
+                method,
+                path,
                 status,
                 extra={
                     "fields": {
-                        "method": scope["method"],
-                        "path": scope["path"],
+                        "method": method,
+                        "path": path,
                         "status": status,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     }
@@ -147,7 +148,8 @@ def configure_logging(settings: Settings) -> None:
 
 
 def cors_config(settings: Settings) -> CORSConfig:
-    # What Supabase's functions answer to supabase-js: its headers are allowed, ours are readable.
+    # What Supabase's gateway answers to supabase-js for functions and /rest/v1: the headers it and
+    # PostgREST read are allowed, and those a client reads (Content-Range for counts, ours) are exposed.
     return CORSConfig(
         allow_origins=settings.cors_origins,
         allow_methods=["*"],
@@ -158,8 +160,19 @@ def cors_config(settings: Settings) -> CORSConfig:
             "content-type",
             "x-region",
             "x-request-id",
+            "accept",
+            "accept-profile",
+            "content-profile",
+            "prefer",
+            "range",
+            "range-unit",
+            "x-upsert",
         ],
         expose_headers=[
+            "content-range",
+            "content-location",
+            "location",
+            "preference-applied",
             "x-request-id",
             "server-timing",
             "retry-after",

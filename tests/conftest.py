@@ -30,7 +30,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from rpc.embedded import SUPERUSER, SUPERUSER_PASSWORD, EmbeddedPostgres
 
-from tests.support import free_port
+from tests.support import free_port, live_server
 
 TEMPLATE = "tb_template"
 ENV_CLUSTER = "TALENTBASE_TEST_CLUSTER"  # "<host>:<port>" of the run's cluster, set by the controller
@@ -144,3 +144,17 @@ def app(database: Database) -> Litestar:
 async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app=app) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="module")
+def api_url(database: Database) -> Iterator[str]:
+    """The whole local stack on this module's database, as a frontend meets it: the app under uvicorn on
+    127.0.0.1 with real PostgREST behind `/rest/v1` and the functions at `/functions/v1`."""
+    from app import create_app
+    from rpc.rest import HOW_TO_GET_IT, find_postgrest
+
+    settings = database.settings(rest_api=True)
+    if find_postgrest(settings) is None:
+        pytest.skip(HOW_TO_GET_IT)
+    with live_server(create_app(settings)) as url:
+        yield url

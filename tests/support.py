@@ -8,7 +8,6 @@ statement leaves the test's data intact and the next actor starts clean.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import uuid
@@ -22,6 +21,7 @@ import uvicorn
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from rpc.rest import free_port
 from rpc.settings import SUPABASE_CLI_JWT_SECRET
 from rpc.tokens import sign, user_claims
 
@@ -39,12 +39,6 @@ class User:
 class Company:
     id: str
     name: str
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # Factories: what Supabase Auth and an admin would create, written as the superuser -------------------

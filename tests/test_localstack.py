@@ -26,6 +26,7 @@ import pytest
 from rpc.embedded import EmbeddedPostgres, EmbeddedPostgresError
 from rpc.localstack import LocalStackError, database
 from rpc.migrations import local_migrations
+from rpc.rest import HOW_TO_GET_IT, find_postgrest
 from rpc.settings import SUPABASE_CLI_JWT_SECRET, Settings
 from tests.support import free_port
 
@@ -316,6 +317,20 @@ def test_app_end_to_end(stack: Stack, start_app: Callable[[str], App]) -> None:
     assert shown["anon key"] == ANON_KEY
     assert shown["service_role key"] == SERVICE_ROLE_KEY
 
+    postgrest = [child for child in psutil.Process(first.proc.pid).children() if child.name() == "postgrest"]
+    if find_postgrest(Settings()) is None:  # no npm here: the one line that says how to get /rest/v1
+        assert shown["REST URL"] == f"off: {HOW_TO_GET_IT}"
+        assert postgrest == []
+    else:
+        assert shown["REST URL"] == f"{first.url}/rest/v1"
+        assert response.json()["rest"] is True
+        rows = httpx.get(
+            f"{first.url}/rest/v1/profiles?select=id&limit=2", headers={"apikey": SERVICE_ROLE_KEY}
+        )
+        assert rows.status_code == 200, rows.text
+        assert len(rows.json()) == 2
+        assert len(postgrest) == 1
+
     with psycopg.connect(stack.admin_dsn, autocommit=True) as conn:
         users = conn.execute("select count(*) from auth.users").fetchone()
         # A trace the seed would undo if it ran again.
@@ -323,6 +338,7 @@ def test_app_end_to_end(stack: Stack, start_app: Callable[[str], App]) -> None:
 
     assert first.interrupt(signal.SIGINT) == 0
     assert stack.postgres() == []
+    assert not any(process.is_running() for process in postgrest)
 
     second = start_app("second")
     response = second.wait_healthy()
