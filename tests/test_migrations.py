@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, LiteralString
 
@@ -21,8 +22,13 @@ from rpc.migrations import (
     MigrationError,
     Runner,
     bootstrap,
+    execute_file,
+    latest_snapshot,
     local_migrations,
+    policies_changed,
     recreate_database,
+    render_policies,
+    snapshot_policies,
     split_statements,
 )
 from tests.conftest import cluster_dsn, drop_database
@@ -472,6 +478,30 @@ def test_policies_are_reapplied_on_every_push(fresh: str, folders: tuple[Path, P
     assert len(history(fresh)) == 1  # policies are not migrations
 
 
+def test_policy_files_are_the_whole_truth_for_public(fresh: str, folders: tuple[Path, Path]) -> None:
+    # A policy renamed or deleted in the files must not linger on databases migrated before.
+    migrations, policies = folders
+    write(
+        migrations,
+        "20260101000100_t.sql",
+        "create table public.t (id int);\nalter table public.t enable row level security;\n",
+    )
+    write(
+        policies, "t.sql", 'create policy "old name" on public.t for select to authenticated using (true);\n'
+    )
+    run = runner(fresh, folders)
+    run.push()
+    write(
+        policies,
+        "t.sql",
+        'create policy "new name" on public.t for select to authenticated using (id > 0);\n',
+    )
+    run.push()
+    assert scalar(fresh, "select array_agg(policyname) from pg_policies where tablename = 't'") == [
+        "new name"
+    ]
+
+
 def test_a_broken_policy_rolls_back_all_policies(fresh: str, folders: tuple[Path, Path]) -> None:
     migrations, policies = folders
     write(migrations, "20260101000100_log.sql", "create table public.policy_runs (n serial);\n")
@@ -629,3 +659,55 @@ def test_the_project_migrations_apply_to_a_fresh_database(fresh: str) -> None:
         " where n.nspname = 'public' and c.relkind in ('r', 'p') and not c.relrowsecurity",
     )
     assert unprotected == []
+
+
+# Policy snapshots: what `supabase db push` deploys ------------------------------------------------------
+
+
+def test_the_latest_policy_snapshot_matches_the_policy_files() -> None:
+    assert latest_snapshot() is not None
+    assert not policies_changed(), (
+        "supabase/policies/*.sql changed since the last snapshot migration, so `supabase db push` would "
+        "deploy stale policies: run `make policies` (litestar db snapshot-policies) and commit the new file"
+    )
+
+
+def test_snapshot_policies_writes_a_migration_only_when_they_changed(folders: tuple[Path, Path]) -> None:
+    migrations, policies = folders
+    write(migrations, "20260101000100_t.sql", "create table public.t (id int);\n")
+    write(policies, "t.sql", 'create policy "p" on public.t for select using (true);\n')
+    first = snapshot_policies(migrations, policies, now=datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC))
+    assert first is not None
+    assert first.name == "20260203040506_policies_snapshot.sql"
+    assert first.read_text() == render_policies(policies)
+    assert 'create policy "p"' in first.read_text()
+    assert snapshot_policies(migrations, policies) is None
+    assert not policies_changed(migrations, policies)
+
+    write(policies, "t.sql", 'create policy "p" on public.t for select using (id > 0);\n')
+    assert policies_changed(migrations, policies)
+    # A clock behind the newest migration still sorts the snapshot last.
+    second = snapshot_policies(migrations, policies, now=datetime(2020, 1, 1, tzinfo=UTC))
+    assert second is not None
+    assert second.name == "20260203040507_policies_snapshot.sql"
+    assert latest_snapshot(migrations) is not None
+    assert latest_snapshot(migrations).path == second  # type: ignore[union-attr]
+
+
+def test_a_policy_snapshot_deploys_the_policies_without_our_runner(
+    fresh: str, folders: tuple[Path, Path]
+) -> None:
+    # What `supabase db push` does: migrations only. The snapshot alone must leave the same policies.
+    migrations, policies = folders
+    write(
+        migrations,
+        "20260101000100_t.sql",
+        "create table public.t (id int);\nalter table public.t enable row level security;\n",
+    )
+    write(policies, "t.sql", 'create policy "p" on public.t for select to authenticated using (id > 0);\n')
+    snapshot_policies(migrations, policies)
+    with psycopg.connect(cluster_dsn(fresh, "postgres", "postgres"), autocommit=True) as conn:
+        for migration in local_migrations(migrations):
+            with conn.transaction():
+                execute_file(conn, migration.path)
+    assert scalar(fresh, "select array_agg(policyname) from pg_policies where tablename = 't'") == ["p"]
