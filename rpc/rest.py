@@ -18,10 +18,12 @@ import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import httpx
 from litestar import asgi
 from litestar.handlers import ASGIRouteHandler
 from litestar.types import Receive, Scope, Send
+from yarl import URL
 
 from rpc.errors import ApiError
 from rpc.settings import Settings
@@ -179,20 +181,24 @@ class RestGateway:
 
     def __init__(self, upstream: PostgREST | None) -> None:
         self.upstream = upstream
-        self._client: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
         if self.upstream is not None:
-            self._client = httpx.AsyncClient(
-                base_url=self.upstream.url,
-                timeout=httpx.Timeout(60.0, connect=2.0),
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+            # aiohttp rather than httpx: httpcore checks every pooled connection's socket on each request,
+            # which measured here cost a third of the gateway's throughput under 32 connections.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=2, sock_read=60),
+                auto_decompress=False,
+                # Only what the client sent: no User-Agent, Accept-Encoding or Content-Type of aiohttp's own.
+                skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
             )
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     def handler(self) -> ASGIRouteHandler:
         @asgi("/rest/v1", is_mount=True, copy_scope=False, include_in_schema=False)
@@ -202,57 +208,56 @@ class RestGateway:
         return rest
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._client is None:
+        if self._session is None or self.upstream is None:
             raise ApiError(503, "rest_unavailable", HOW_TO_GET_IT)
         # The raw path keeps the client's percent-encoding; the mount's rewritten path adds a slash.
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-        path = raw_path.removeprefix(b"/rest/v1") or b"/"
+        target = self.upstream.url + (raw_path.removeprefix(b"/rest/v1") or b"/").decode("latin-1")
         if scope["query_string"]:
-            path += b"?" + scope["query_string"]
-        headers = [(name, value) for name, value in scope["headers"] if name.decode() not in HOP_BY_HOP]
-        names = {name for name, _ in headers}
-        if b"authorization" not in names:
-            apikey = next((value for name, value in headers if name == b"apikey"), None)
-            if apikey:
-                headers.append((b"authorization", b"Bearer " + apikey))
-        client_host = (scope.get("client") or ("",))[0]
-        headers += [
-            (b"x-forwarded-for", client_host.encode()),
-            (b"x-forwarded-proto", scope["scheme"].encode()),
+            target += "?" + scope["query_string"].decode("latin-1")
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in scope["headers"]
+            if name.decode("latin-1") not in HOP_BY_HOP
         ]
-        has_body = b"content-length" in names or any(
+        names = {name for name, _ in headers}
+        if "authorization" not in names:
+            apikey = next((value for name, value in headers if name == "apikey"), None)
+            if apikey:
+                headers.append(("authorization", f"Bearer {apikey}"))
+        client_host = (scope.get("client") or ("",))[0]
+        headers += [("x-forwarded-for", client_host), ("x-forwarded-proto", scope["scheme"])]
+        has_body = "content-length" in names or any(
             name == b"transfer-encoding" for name, _ in scope["headers"]
         )
-        request = self._client.build_request(
-            scope["method"],
-            path.decode("latin-1"),
-            headers=headers,
-            content=request_body(receive) if has_body else None,
-        )
         try:
-            response = await self._client.send(request, stream=True)
-        except httpx.TransportError as exc:
+            response = await self._session.request(
+                scope["method"],
+                URL(target, encoded=True),
+                headers=headers,
+                data=request_body(receive) if has_body else None,
+                allow_redirects=False,
+            )
+        except aiohttp.ClientConnectionError as exc:
             log.warning("PostgREST unreachable: %s", exc)
             raise ApiError(
                 503, "rest_unavailable", "the REST API (PostgREST) is not answering; try again"
             ) from exc
-        try:
+        async with response:
             await send(
                 {
                     "type": "http.response.start",
-                    "status": response.status_code,
+                    "status": response.status,
                     "headers": [
                         (name.lower(), value)
-                        for name, value in response.headers.raw
-                        if name.decode().lower() not in OWN_RESPONSE_HEADERS
+                        for name, value in response.raw_headers
+                        if name.decode("latin-1").lower() not in OWN_RESPONSE_HEADERS
                     ],
                 }
             )
-            async for chunk in response.aiter_raw():
+            async for chunk in response.content.iter_any():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
-            await response.aclose()
 
 
 async def request_body(receive: Receive) -> AsyncIterator[bytes]:

@@ -1,0 +1,77 @@
+"""What the benchmarks share: a migrated, seeded embedded cluster of their own, `wrk`, readiness polling."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SECONDS = int(os.environ.get("BENCH_SECONDS", "4"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+ALICE = "00000000-0000-4000-8000-000000000002"  # a seed user
+
+
+def require_wrk(bench: str) -> None:
+    if shutil.which("wrk") is None:
+        sys.exit(f"{bench} needs wrk (Debian: apt-get install wrk)")
+
+
+@contextlib.contextmanager
+def seeded_cluster() -> Iterator[str]:
+    """A new embedded cluster, migrated and seeded; yields the `postgres` DSN, removes it all afterwards."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from rpc.embedded import EmbeddedPostgres
+    from rpc.migrations import Runner, bootstrap
+    from rpc.rest import free_port
+
+    root = Path(tempfile.mkdtemp(prefix="bench-"))
+    cluster = EmbeddedPostgres(root, port=free_port())
+    try:
+        cluster.start()
+        bootstrap(cluster.dsn())
+        admin_dsn = cluster.dsn("postgres", "postgres")
+        runner = Runner(admin_dsn)
+        runner.push()
+        runner.seed()
+        yield admin_dsn
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def wrk(url: str, headers: dict[str, str], seconds: int = SECONDS) -> float:
+    """Requests per second of `url` under `CONNECTIONS` keep-alive connections; any non-2xx fails."""
+    args = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s"]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    output = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if errors:
+        raise RuntimeError(f"{url} answered {errors.group(1)} errors:\n{output}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    assert match, output
+    return float(match.group(1))
+
+
+def wait_ready(url: str, headers: dict[str, str], timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, headers=headers).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
