@@ -43,7 +43,7 @@ format: $(INSTALLED) ## ruff fix and format
 	$(BIN)/ruff format .
 
 bench: $(INSTALLED) ## Benchmarks (name=value lines); never part of make test
-	@for b in bench/*.py; do echo "# $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in bench/[!_]*.py; do echo "# $$b"; $(BIN)/python $$b || exit 1; done
 
 db-push: $(INSTALLED) ## Apply pending migrations and the policies
 	$(BIN)/litestar db push

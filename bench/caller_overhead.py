@@ -17,7 +17,7 @@ import statistics
 import subprocess
 import sys
 
-from common import ALICE, require_wrk, seeded_cluster, wait_ready, wrk
+from _common import ALICE, require_wrk, seeded_cluster, wait_ready, wrk
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import httpx
-from common import ROOT
+from _common import ROOT
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 
