@@ -37,8 +37,8 @@ class HealthController(Controller):
         summary="Database, latest migration, worker and PostgREST liveness (503 if the database is down)",
     )
     async def health(self, request: Request, db: NamedDependency[Database]) -> Response[Health]:
-        postgrest = request.app.state.postgrest
-        rest = None if postgrest is None else await postgrest.ready()
+        postgrest, settings = request.app.state.postgrest, request.app.state.settings
+        rest = None if not settings.rest_enabled else postgrest is not None and await postgrest.ready()
         try:
             rows = await asyncio.wait_for(db.fetch(SERVICE, "select private.health() as h"), HEALTH_TIMEOUT_S)
         except (psycopg.Error, psycopg_pool.PoolTimeout, TimeoutError):

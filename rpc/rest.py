@@ -48,7 +48,10 @@ OWN_RESPONSE_HEADERS = HOP_BY_HOP | {"date", "server"}
 
 def find_postgrest(settings: Settings) -> Path | None:
     if settings.postgrest_bin is not None:
-        return settings.postgrest_bin
+        if settings.postgrest_bin.is_file() and os.access(settings.postgrest_bin, os.X_OK):
+            return settings.postgrest_bin
+        log.error("POSTGREST_BIN=%s is not an executable file", settings.postgrest_bin)
+        return None
     if NPM_POSTGREST.exists():
         return NPM_POSTGREST
     found = shutil.which("postgrest")
