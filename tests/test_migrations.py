@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, LiteralString
@@ -80,6 +80,27 @@ def history(name: str) -> list[tuple[Any, ...]]:
         ).fetchall()
 
 
+def at_once(*calls: Callable[[], Any]) -> list[Any]:
+    """Run the calls in threads released together (one call twice if given one); results or exceptions."""
+    calls = calls if len(calls) > 1 else calls * 2
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = []
+
+    def run(call: Callable[[], Any]) -> None:
+        barrier.wait()
+        try:
+            results.append(call())
+        except Exception as exc:  # the caller asserts on it
+            results.append(exc)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
 # The bootstrap ------------------------------------------------------------------------------------------
 
 # Everything the bootstrap creates or changes, cluster-wide and in the database.
@@ -141,21 +162,7 @@ def test_two_bootstraps_at_once_shape_the_database_once() -> None:
     name = new_name()
     recreate_database(cluster_dsn(), name)
     try:
-        barrier = threading.Barrier(2)
-        results: list[bool | BaseException] = []
-
-        def run() -> None:
-            barrier.wait()
-            try:
-                results.append(bootstrap(cluster_dsn(name)))
-            except Exception as exc:  # asserted below
-                results.append(exc)
-
-        threads = [threading.Thread(target=run) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
+        results = at_once(lambda: bootstrap(cluster_dsn(name)))
         assert sorted(results, key=str) == [False, True]
     finally:
         drop_database(name)
@@ -436,22 +443,8 @@ def test_two_runners_at_once_apply_each_file_once(fresh: str, folders: tuple[Pat
         "20260101000200_count.sql",
         "insert into public.counter values (1);\nselect pg_sleep(0.3);\n",
     )
-    barrier = threading.Barrier(2)
-    results: list[list[str] | BaseException] = []
-
-    def push() -> None:
-        run = runner(fresh, folders)
-        barrier.wait()
-        try:
-            results.append([m.name for m in run.push()])
-        except Exception as exc:  # asserted below
-            results.append(exc)
-
-    threads = [threading.Thread(target=push) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    runners = [runner(fresh, folders) for _ in range(2)]
+    results = at_once(*(lambda run=run: [m.name for m in run.push()] for run in runners))
     applied = [result for result in results if isinstance(result, list)]
     assert len(applied) == 2, results
     assert sorted(applied, key=len) == [[], ["counter", "count"]]
