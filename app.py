@@ -17,11 +17,12 @@ from rpc.functions import DEPENDENCIES, functions_router
 from rpc.health import HealthController
 from rpc.identity import IdentityController
 from rpc.jobs import running_worker
+from rpc.matching import MatchingController
 from rpc.rest import rest_gateway
 from rpc.settings import Settings, get_settings
 from rpc.web import configure_logging, cors_config, rate_limit, request_context
 
-FUNCTIONS = [IdentityController]
+FUNCTIONS = [IdentityController, MatchingController]
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool | None = None) -> Litestar:

@@ -9,6 +9,7 @@ statements: safe behind Supabase's transaction pooler.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -150,3 +151,9 @@ class Session:
 
     async def fetch(self, query: LiteralString, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return await self.db.fetch(self.caller, query, params, method=self.method, path=self.path)
+
+    def privileged(self) -> Session:
+        """The same caller's claims (`auth.uid()` is still them) under role `service_role`, which may execute
+        private functions and bypasses RLS: for statements that check the caller's rights themselves."""
+        caller = dataclasses.replace(self.caller, role="service_role")
+        return Session(self.db, caller, self.method, self.path)

@@ -6,11 +6,24 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The supabase CLI's local secret: with it the anon and service_role keys are the ones `supabase start` prints.
 SUPABASE_CLI_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"  # noqa: S105 (public)
+
+
+class MatchingWeights(BaseModel):
+    """How much each signal counts in a match score (relative weights; see the matching scores migration)."""
+
+    skills: float = Field(40, ge=0)
+    seniority: float = Field(15, ge=0)
+    industry: float = Field(10, ge=0)
+    engagement: float = Field(10, ge=0)
+    compensation: float = Field(10, ge=0)
+    availability: float = Field(10, ge=0)
+    location: float = Field(5, ge=0)
+    semantic: float = Field(15, ge=0)
 
 
 class Settings(BaseSettings):
@@ -48,6 +61,21 @@ class Settings(BaseSettings):
     rest_schemas: str = "public"
     rest_max_rows: int = 1000
     rest_db_pool: int = 10
+
+    # Matching: signal weights (JSON, e.g. {"skills": 50}; unnamed signals keep their defaults).
+    matching_weights: MatchingWeights = MatchingWeights()
+    matching_default_limit: int = Field(20, ge=1, le=100)
+
+    # Email: SMTP (empty host: messages go to the log and stay in the outbox as delivered-to-console).
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_tls: str = Field("starttls", pattern="^(starttls|tls|none)$")
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = 15.0
+    email_from: str = "Talentbase <no-reply@talentbase.local>"
+    product_name: str = "Talentbase"
+    app_url: str = "http://localhost:3000"
 
     # Supabase auth.
     supabase_url: str | None = None

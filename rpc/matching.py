@@ -1,0 +1,137 @@
+"""Matching: a role's best executives for its company, and an executive's best open roles.
+
+Scoring runs inside Postgres (`private.match`, one query) with the weights from settings, which are not
+public: the API roles cannot execute it, so each handler runs one statement as `service_role` with the
+caller's claims, and that statement checks the caller's right before it scores anything. Results are kept
+in `public.matches`, where employers (and executives) read them later through PostgREST.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, LiteralString
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+from psycopg.types.json import Jsonb
+
+from rpc.db import Session
+from rpc.errors import ApiError
+from rpc.settings import Settings
+
+# One statement: is the role there and is the caller a member of its company; then, only for a member, the
+# refreshed matches (the inner WHERE is a one-time filter, so nothing is scored for anyone else).
+MATCH_ROLE: LiteralString = """
+select t.member, m.role_id, m.executive_id, m.score, m.breakdown, m.computed_at
+from (
+  select r.id, private.is_company_member(r.company_id) as member
+  from public.role_postings r where r.id = %s
+) t
+left join lateral (
+  select * from private.refresh_matches(t.id, null, %s, %s) where t.member
+) m on true
+"""
+
+MATCH_EXECUTIVE: LiteralString = """
+select e.is_open, m.role_id, m.executive_id, m.score, m.breakdown, m.computed_at
+from (select p.user_id, p.is_open from public.executive_profiles p where p.user_id = (select auth.uid())) e
+left join lateral (
+  select * from private.refresh_matches(null, e.user_id, %s, %s) where e.is_open
+) m on true
+"""
+
+Limit = Annotated[int, msgspec.Meta(ge=1, le=100)]
+
+
+class RoleMatchRequest(msgspec.Struct, forbid_unknown_fields=True):
+    role_id: UUID
+    limit: Limit | None = None
+
+
+class ExecutiveMatchRequest(msgspec.Struct, forbid_unknown_fields=True):
+    limit: Limit | None = None
+
+
+class SkillsBreakdown(msgspec.Struct):
+    score: float
+    matched_required: list[str]
+    matched_nice_to_have: list[str]
+    related: list[str]
+    missing_required: list[str]
+
+
+class Breakdown(msgspec.Struct):
+    skills: SkillsBreakdown | None
+    seniority: float
+    industry: float
+    engagement: float
+    compensation: float
+    availability: float
+    location: float
+    semantic: float | None
+
+
+class Match(msgspec.Struct):
+    role_id: UUID
+    executive_id: UUID
+    score: float
+    breakdown: Breakdown
+    computed_at: datetime
+
+
+class Matches(msgspec.Struct):
+    matches: list[Match]
+
+
+def weights(settings: Settings) -> Jsonb:
+    return Jsonb(settings.matching_weights.model_dump())
+
+
+def matches_from(rows: list[dict[str, Any]]) -> Matches:
+    return Matches([msgspec.convert(row, Match) for row in rows if row["role_id"] is not None])
+
+
+class MatchingController(Controller):
+    path = "/matching"
+    tags = ["matching"]
+
+    @post(
+        operation_id="matching",
+        status_code=200,
+        summary="A role's top executives, scored 0-100 with a breakdown (members of the role's company only)",
+    )
+    async def match_role(
+        self, data: JSONBody[RoleMatchRequest], user_session: NamedDependency[Session], request: Request
+    ) -> Matches:
+        settings: Settings = request.app.state.settings
+        rows = await user_session.privileged().fetch(
+            MATCH_ROLE,
+            (data.role_id, data.limit or settings.matching_default_limit, weights(settings)),
+        )
+        if not rows:
+            raise ApiError(404, "role_not_found", "no role has this id")
+        if not rows[0]["member"]:
+            raise ApiError(403, "not_a_company_member", "only members of the role's company may match it")
+        return matches_from(rows)
+
+    @post(
+        "/roles",
+        operation_id="matching_roles",
+        status_code=200,
+        summary="The calling executive's top open roles, scored 0-100 with a breakdown",
+    )
+    async def match_executive(
+        self, data: JSONBody[ExecutiveMatchRequest], user_session: NamedDependency[Session], request: Request
+    ) -> Matches:
+        settings: Settings = request.app.state.settings
+        rows = await user_session.privileged().fetch(
+            MATCH_EXECUTIVE, (data.limit or settings.matching_default_limit, weights(settings))
+        )
+        if not rows:
+            raise ApiError(404, "executive_profile_not_found", "create your executive profile first")
+        if not rows[0]["is_open"]:
+            raise ApiError(409, "profile_not_open", "set is_open on your executive profile to be matched")
+        return matches_from(rows)
