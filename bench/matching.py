@@ -65,8 +65,8 @@ def generate(conn: psycopg.Connection, rng: random.Random) -> list[str]:
             ids = [
                 row[0]
                 for row in conn.execute(
-                    "insert into auth.users (email, raw_user_meta_data)"
-                    " select 'bench-' || g || '@example.com', jsonb_build_object('full_name', 'Exec ' || g)"
+                    "insert into auth.users (id, email, raw_user_meta_data)"
+                    " select gen_random_uuid(), 'bench-' || g || '@example.com', jsonb_build_object('full_name', 'Exec ' || g)"
                     " from generate_series(%s::int, %s::int) g returning id",
                     (start, start + size - 1),
                 )

@@ -1,6 +1,6 @@
 """Background jobs: procrastinate, in this database's `procrastinate` schema.
 
-Each capability declares its tasks on a `procrastinate.Blueprint` and adds it in `BLUEPRINTS`. Jobs are
+Each capability declares its tasks on a `procrastinate.Blueprint` and adds it in `all_tasks()`. Jobs are
 deferred in the same transaction as the row that causes them (from SQL, or from a trigger), so nothing is
 lost if a process dies between the two. Delivery is at least once: every side effect needs an
 idempotency key. `python app.py` runs one worker in-process; in production `litestar worker` runs them as
@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 
 import procrastinate
 from procrastinate import builtin_tasks
 
-from rpc.settings import Settings
+from rpc.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,28 @@ async def prune_finished_jobs(context: procrastinate.JobContext, timestamp: int)
     )
 
 
-BLUEPRINTS: dict[str, procrastinate.Blueprint] = {"maintenance": maintenance}
+@functools.cache
+def all_tasks() -> procrastinate.Blueprint:
+    """Every capability's tasks under its namespace (`email:send_email`, the name SQL queues jobs by).
+
+    Built once per process: procrastinate renames a blueprint's tasks in place when it is added, so each
+    is added exactly once, here, and apps add this combination under no further namespace."""
+    from rpc import email, embeddings  # they import job_settings from here
+
+    combined = procrastinate.Blueprint()
+    for namespace, blueprint in {
+        "maintenance": maintenance,
+        "email": email.blueprint,
+        "embeddings": embeddings.embeddings,
+    }.items():
+        combined.add_tasks_from(blueprint, namespace=namespace)
+    return combined
+
+
+def job_settings(context: procrastinate.JobContext) -> Settings:
+    """The worker's settings when it was given them (`additional_context["settings"]`), else the process's."""
+    settings = context.additional_context.get("settings")
+    return settings if isinstance(settings, Settings) else get_settings()
 
 
 def create_job_app(settings: Settings) -> procrastinate.App:
@@ -47,9 +69,10 @@ def create_job_app(settings: Settings) -> procrastinate.App:
         max_size=4,
         kwargs={"options": "-c search_path=procrastinate", "application_name": "talentbase-worker"},
     )
-    app = procrastinate.App(connector=connector)
-    for namespace, blueprint in BLUEPRINTS.items():
-        app.add_tasks_from(blueprint, namespace=namespace)
+    app = procrastinate.App(
+        connector=connector, worker_defaults={"additional_context": {"settings": settings}}
+    )
+    app.add_tasks_from(all_tasks(), namespace="")
     return app
 
 

@@ -23,7 +23,9 @@ from rpc.errors import ApiError
 from rpc.settings import Settings
 
 # One statement: is the role there and is the caller a member of its company; then, only for a member, the
-# refreshed matches (the inner WHERE is a one-time filter, so nothing is scored for anyone else).
+# refreshed matches. The inner WHERE must stay a one-time filter, so that nothing is scored (or stored) for
+# anyone else: `offset 0` keeps the planner from pulling the subquery up into the join, where the condition
+# became a join filter checked after the function had already run.
 MATCH_ROLE: LiteralString = """
 select t.member, m.role_id, m.executive_id, m.score, m.breakdown, m.computed_at
 from (
@@ -31,7 +33,7 @@ from (
   from public.role_postings r where r.id = %s
 ) t
 left join lateral (
-  select * from private.refresh_matches(t.id, null, %s, %s) where t.member
+  select * from private.refresh_matches(t.id, null, %s, %s) where t.member offset 0
 ) m on true
 """
 
@@ -39,7 +41,7 @@ MATCH_EXECUTIVE: LiteralString = """
 select e.is_open, m.role_id, m.executive_id, m.score, m.breakdown, m.computed_at
 from (select p.user_id, p.is_open from public.executive_profiles p where p.user_id = (select auth.uid())) e
 left join lateral (
-  select * from private.refresh_matches(null, e.user_id, %s, %s) where e.is_open
+  select * from private.refresh_matches(null, e.user_id, %s, %s) where e.is_open offset 0
 ) m on true
 """
 

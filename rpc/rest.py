@@ -90,6 +90,8 @@ class PostgREST:
             "PGRST_SERVER_PORT": str(self.port),
             "PGRST_ADMIN_SERVER_PORT": str(self.admin_port),
             "PGRST_LOG_LEVEL": "warn",
+            # The OpenAPI document at /rest/v1/ names the gateway, not PostgREST's private port.
+            "PGRST_OPENAPI_SERVER_PROXY_URI": f"{settings.api_url}/rest/v1",
         }
         self._process: asyncio.subprocess.Process | None = None
         self._supervisor: asyncio.Task[None] | None = None

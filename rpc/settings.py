@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     matching_weights: MatchingWeights = MatchingWeights()
     matching_default_limit: int = Field(20, ge=1, le=100)
 
+    # AI provider: the OpenAI SDK, or any OpenAI-compatible server through OPENAI_BASE_URL. Without a key,
+    # matching runs on structured signals only.
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_timeout_s: float = 30.0
+    embeddings_model: str = "text-embedding-3-small"
+
     # Email: SMTP (empty host: messages go to the log and stay in the outbox as delivered-to-console).
     smtp_host: str | None = None
     smtp_port: int = 587

@@ -55,7 +55,9 @@ def request_context(app: ASGIApp) -> ASGIApp:
             return
         incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
         request_id = incoming if SAFE_REQUEST_ID.match(incoming) else request_ids.next()
-        method, path = scope["method"], scope["path"]  # before routing rewrites a mount's path
+        # The path as the client sent it: routing rewrites a mount's `path` (/rest/v1/x -> /x/) in place.
+        method = scope["method"]
+        path = scope["raw_path"].decode("latin-1") if scope.get("raw_path") else scope["path"]
         id_token, db_token = REQUEST_ID.set(request_id), DB_SECONDS.set([])
         started = time.perf_counter()
         status = 500

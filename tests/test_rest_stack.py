@@ -66,3 +66,20 @@ def test_production_settings_do_not_serve_rest(database: Database) -> None:
     assert health.json()["rest"] is None  # not ours to run, so neither up nor down
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
+
+
+def test_the_rest_api_describes_itself_at_the_gateway(api_url: str) -> None:
+    # PostgREST's OpenAPI document must send tools through /rest/v1, not to its private port.
+    spec = httpx.get(f"{api_url}/rest/v1/", headers={"apikey": SERVICE_KEY}).json()
+    assert spec["basePath"] == "/rest/v1"
+    assert "profiles" in "".join(spec["paths"])
+
+
+def test_access_log_names_the_path_the_client_asked_for(api_url: str, caplog) -> None:
+    with caplog.at_level("INFO", logger="rpc.access"):
+        httpx.get(f"{api_url}/rest/v1/profiles?select=id&limit=1", headers={"apikey": SERVICE_KEY})
+        # The line is written once the response has gone out, in the server's thread.
+        deadline = time.monotonic() + 5
+        while not caplog.records and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert "GET /rest/v1/profiles 200" in [record.getMessage() for record in caplog.records]
