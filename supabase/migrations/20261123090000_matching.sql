@@ -82,9 +82,11 @@ revoke execute on function private.normalize_skill_name(text) from public;
 -- resolve_skills spells the same expression out: anon may call it but has no access to schema private.
 create index skills_normalized_name_idx on public.skills (lower(regexp_replace(btrim(name), '\s+', ' ', 'g')));
 
+-- Security definer: it runs as the writing caller, who may not execute the cleaning helpers in private.
 create function private.normalize_skill_alias()
 returns trigger
 language plpgsql
+security definer
 set search_path = ''
 as $$
 begin
@@ -227,10 +229,14 @@ grant update (level, years) on public.executive_skills to authenticated;
 grant select, insert, update, delete on public.executive_profiles, public.executive_contacts,
   public.executive_skills to service_role;
 
--- Clean tags and keep updated_at; a changed bio needs a new embedding.
+-- Clean tags and keep updated_at; a changed bio needs a new embedding. Closing a profile withdraws it from
+-- the stored matches, which would otherwise keep showing it (and its skills) to the companies matched before.
+-- Security definer: it runs as the writing caller, who may not execute the cleaning helpers in private
+-- (nor delete matches).
 create function private.prepare_executive_profile()
 returns trigger
 language plpgsql
+security definer
 set search_path = ''
 as $$
 begin
@@ -244,6 +250,9 @@ begin
     new.updated_at := now();
     if new.bio is distinct from old.bio then
       new.bio_embedding := null;
+    end if;
+    if old.is_open and not new.is_open then
+      delete from public.matches m where m.executive_id = new.user_id;
     end if;
   end if;
   return new;
@@ -330,9 +339,11 @@ grant select, insert, update, delete on public.role_postings, public.role_skills
 
 -- Clean input and enforce the status machine: draft -> open -> closed, and closed -> open to reopen.
 -- A role that was ever open never goes back to draft (candidates may have been introduced to it).
+-- Security definer: it runs as the writing caller, who may not execute the cleaning helpers in private.
 create function private.prepare_role_posting()
 returns trigger
 language plpgsql
+security definer
 set search_path = ''
 as $$
 begin
@@ -557,6 +568,11 @@ begin
     raise exception 'this company has made its % introduction requests for today', daily_limit
       using errcode = 'check_violation', hint = 'Try again tomorrow (UTC).';
   end if;
+  -- A request for the same pair that timed out is no longer open, even before the periodic sweep marks it:
+  -- mark it now, or it would hold the one-open-request index against this new one.
+  update public.introductions i set status = 'expired'
+  where i.role_id = new.role_id and i.executive_id = new.executive_id
+    and i.status = 'requested' and i.expires_at <= now();
   return new;
 end;
 $$;
@@ -583,11 +599,14 @@ begin
   select * into answered from public.introductions i
   where i.id = respond_to_introduction.introduction_id and i.executive_id = (select auth.uid())
   for update;
+  -- Not found and not yours are one answer (ids are not to be probed), and a 4xx through PostgREST, which
+  -- answers no_data_found (P0002) with a 500.
   if answered.id is null then
-    raise exception 'no such introduction for you' using errcode = 'no_data_found';
+    raise exception 'no such introduction for you' using errcode = 'insufficient_privilege';
   end if;
+  -- Timed out but not yet swept: refused as expired (the exception below would roll back any write here,
+  -- so recording the expiry is left to private.expire_introductions).
   if answered.status = 'requested' and answered.expires_at <= now() then
-    update public.introductions i set status = 'expired' where i.id = answered.id;
     answered.status := 'expired';
   end if;
   if answered.status <> 'requested' then

@@ -106,8 +106,9 @@ begin
              when r.remote_policy = 'hybrid' and e.remote_preference = 'remote' then 0.25
              else 0
         end as location,
+        -- pgvector's distance is a double; numeric keeps the score numeric, which round(x, n) needs.
         case when r.description_embedding is not null and e.bio_embedding is not null
-             then greatest(0, 1 - (e.bio_embedding operator(extensions.<=>) r.description_embedding))
+             then greatest(0, 1 - (e.bio_embedding operator(extensions.<=>) r.description_embedding))::numeric
         end as semantic
       from pairs p
       join scope r on r.id = p.role_id
