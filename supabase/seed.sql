@@ -52,3 +52,65 @@ from (values
   ('00000000-0000-4000-8000-000000000007', 'recruiter')
 ) as m (user_id, role)
 on conflict do nothing;
+
+-- Executive matching: Alice and Arthur have open profiles; Acme has an open Interim CFO role and a draft.
+insert into public.executive_profiles (user_id, headline, bio, seniority, years_experience, industries, location,
+  time_zone, remote_preference, engagement_types, compensation_currency, compensation_min, compensation_max,
+  compensation_unit, hours_per_week, available_from, is_open)
+values
+  ('00000000-0000-4000-8000-000000000002', 'Fractional CFO for robotics and hardware scale-ups',
+   'Led finance through two Series B rounds and an acquisition; built FP&A and treasury from scratch.',
+   'c_level', 18, '{robotics,manufacturing}', 'Berlin', 'Europe/Berlin', 'remote', '{fractional,interim}',
+   'EUR', 1200, 1600, 'day', 24, '2027-01-01', true),
+  ('00000000-0000-4000-8000-000000000003', 'Operations leader, supply chain and manufacturing',
+   'Ran operations for a European electronics maker; lean manufacturing and procurement.',
+   'vp', 15, '{manufacturing,logistics}', 'London', 'Europe/London', 'hybrid', '{interim,full_time}',
+   'EUR', 900, 1200, 'day', 40, '2027-02-01', true)
+on conflict (user_id) do nothing;
+
+insert into public.executive_contacts (user_id, email, phone, linkedin_url)
+values
+  ('00000000-0000-4000-8000-000000000002', 'alice.cfo@example.com', '+49 30 1234567', 'https://www.linkedin.com/in/alice-example'),
+  ('00000000-0000-4000-8000-000000000003', 'arthur.ops@example.com', '+44 20 7946 0000', null)
+on conflict (user_id) do nothing;
+
+insert into public.executive_skills (executive_id, skill_id, level, years)
+select v.executive_id::uuid, s.id, v.level, v.years
+from (values
+  ('00000000-0000-4000-8000-000000000002', 'fp-and-a', 5, 12),
+  ('00000000-0000-4000-8000-000000000002', 'fundraising', 5, 8),
+  ('00000000-0000-4000-8000-000000000002', 'm-and-a', 4, 5),
+  ('00000000-0000-4000-8000-000000000002', 'treasury', 4, 6),
+  ('00000000-0000-4000-8000-000000000003', 'supply-chain-management', 5, 10),
+  ('00000000-0000-4000-8000-000000000003', 'lean', 4, 8),
+  ('00000000-0000-4000-8000-000000000003', 'procurement', 4, 7)
+) as v (executive_id, slug, level, years)
+join public.skills s on s.slug = v.slug
+on conflict do nothing;
+
+insert into public.role_postings (id, company_id, created_by, title, description, engagement_type, seniority,
+  industries, location, remote_policy, compensation_currency, compensation_min, compensation_max,
+  compensation_unit, hours_per_week, start_date, status)
+values
+  ('00000000-0000-4000-a000-000000000001', '00000000-0000-4000-9000-000000000001',
+   '00000000-0000-4000-8000-000000000004', 'Interim CFO',
+   'Acme Robotics is raising its Series B and needs a CFO for six months: FP&A, fundraising, investor reporting.',
+   'interim', 'c_level', '{robotics}', 'Berlin', 'remote', 'EUR', 1000, 1500, 'day', 24, '2027-01-15', 'open'),
+  ('00000000-0000-4000-a000-000000000002', '00000000-0000-4000-9000-000000000001',
+   '00000000-0000-4000-8000-000000000004', 'VP Operations',
+   'Scale manufacturing from pilot line to volume production.',
+   'full_time', 'vp', '{robotics,manufacturing}', 'Berlin', 'hybrid', 'EUR', 140000, 180000, 'annual', 40,
+   '2027-03-01', 'draft')
+on conflict (id) do nothing;
+
+insert into public.role_skills (role_id, skill_id, weight, required)
+select v.role_id::uuid, s.id, v.weight, v.required
+from (values
+  ('00000000-0000-4000-a000-000000000001', 'fp-and-a', 3, true),
+  ('00000000-0000-4000-a000-000000000001', 'fundraising', 3, true),
+  ('00000000-0000-4000-a000-000000000001', 'investor-relations', 1, false),
+  ('00000000-0000-4000-a000-000000000002', 'lean', 2, true),
+  ('00000000-0000-4000-a000-000000000002', 'supply-chain-management', 2, false)
+) as v (role_id, slug, weight, required)
+join public.skills s on s.slug = v.slug
+on conflict do nothing;

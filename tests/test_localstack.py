@@ -28,6 +28,7 @@ from rpc.localstack import LocalStackError, database
 from rpc.migrations import local_migrations
 from rpc.rest import HOW_TO_GET_IT, find_postgrest
 from rpc.settings import SUPABASE_CLI_JWT_SECRET, Settings
+from rpc.tokens import mint_user_token
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -330,6 +331,21 @@ def test_app_end_to_end(stack: Stack, start_app: Callable[[str], App]) -> None:
         assert rows.status_code == 200, rows.text
         assert len(rows.json()) == 2
         assert len(postgrest) == 1
+
+    # The demo data is ready to match: Bob (Acme's owner) matches Acme's open Interim CFO role; Alice, the
+    # fractional CFO, comes first.
+    bob = mint_user_token(stack.admin_dsn, "bob@example.com", SUPABASE_CLI_JWT_SECRET, issuer="test")
+    matched = httpx.post(
+        f"{first.url}/functions/v1/matching",
+        headers={"Authorization": f"Bearer {bob}"},
+        json={"role_id": "00000000-0000-4000-a000-000000000001"},
+    )
+    assert matched.status_code == 200, matched.text
+    assert matched.json()["matches"][0]["executive_id"] == "00000000-0000-4000-8000-000000000002"
+    assert matched.json()["matches"][0]["breakdown"]["skills"]["matched_required"] == [
+        "fp-and-a",
+        "fundraising",
+    ]
 
     with psycopg.connect(stack.admin_dsn, autocommit=True) as conn:
         users = conn.execute("select count(*) from auth.users").fetchone()
