@@ -88,8 +88,15 @@ class Matches(msgspec.Struct):
     matches: list[Match]
 
 
-def weights(settings: Settings) -> Jsonb:
-    return Jsonb(settings.matching_weights.model_dump())
+async def refresh(
+    session: Session, request: Request, query: LiteralString, first: tuple[Any, ...], limit: int | None
+) -> list[dict[str, Any]]:
+    """One matching statement as the caller's claims under service_role, with the limit and weights."""
+    settings: Settings = request.app.state.settings
+    weights = Jsonb(settings.matching_weights.model_dump())
+    return await session.privileged().fetch(
+        query, (*first, limit or settings.matching_default_limit, weights)
+    )
 
 
 def matches_from(rows: list[dict[str, Any]]) -> Matches:
@@ -108,11 +115,7 @@ class MatchingController(Controller):
     async def match_role(
         self, data: JSONBody[RoleMatchRequest], user_session: NamedDependency[Session], request: Request
     ) -> Matches:
-        settings: Settings = request.app.state.settings
-        rows = await user_session.privileged().fetch(
-            MATCH_ROLE,
-            (data.role_id, data.limit or settings.matching_default_limit, weights(settings)),
-        )
+        rows = await refresh(user_session, request, MATCH_ROLE, (data.role_id,), data.limit)
         if not rows:
             raise ApiError(404, "role_not_found", "no role has this id")
         if not rows[0]["member"]:
@@ -128,10 +131,7 @@ class MatchingController(Controller):
     async def match_executive(
         self, data: JSONBody[ExecutiveMatchRequest], user_session: NamedDependency[Session], request: Request
     ) -> Matches:
-        settings: Settings = request.app.state.settings
-        rows = await user_session.privileged().fetch(
-            MATCH_EXECUTIVE, (data.limit or settings.matching_default_limit, weights(settings))
-        )
+        rows = await refresh(user_session, request, MATCH_EXECUTIVE, (), data.limit)
         if not rows:
             raise ApiError(404, "executive_profile_not_found", "create your executive profile first")
         if not rows[0]["is_open"]:

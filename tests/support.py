@@ -193,3 +193,36 @@ def live_server(app: Any, port: int | None = None) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+# Reading back as the superuser, past every policy ------------------------------------------------------
+
+
+def value(conn: psycopg.Connection, query: LiteralString, params: Any = None) -> Any:
+    """One value read back as the superuser, past every policy."""
+    row = conn.execute(query, params).fetchone()
+    return None if row is None else row[0]
+
+
+def profile_name(conn: psycopg.Connection, user: User) -> str | None:
+    return value(conn, "select full_name from public.profiles where id = %s", (user.id,))
+
+
+def platform_roles(conn: psycopg.Connection, user: User) -> list[str]:
+    return value(
+        conn,
+        "select coalesce(array_agg(role::text order by role), '{}') from public.user_roles where user_id = %s",
+        (user.id,),
+    )
+
+
+def company_name(conn: psycopg.Connection, company: Company) -> str | None:
+    return value(conn, "select name from public.companies where id = %s", (company.id,))
+
+
+def member_role(conn: psycopg.Connection, company: Company, user: User) -> str | None:
+    return value(
+        conn,
+        "select role::text from public.company_members where company_id = %s and user_id = %s",
+        (company.id, user.id),
+    )

@@ -29,8 +29,13 @@ from tests.support import (
     as_anon,
     as_service,
     as_user,
+    company_name,
     make_company,
     make_user,
+    member_role,
+    platform_roles,
+    profile_name,
+    value,
 )
 
 COMPANY_ROLES = ("owner", "admin", "recruiter", "interviewer")
@@ -87,36 +92,6 @@ def actor(conn: psycopg.Connection, world: World, who: str) -> Actor:
 def as_auth_server(conn: psycopg.Connection) -> Actor:
     """Supabase Auth's own role, which runs the custom access token hook (`set local role`, as GoTrue)."""
     return Actor(conn, "supabase_auth_admin", {})
-
-
-def value(conn: psycopg.Connection, query: LiteralString, params: Any = None) -> Any:
-    """One value read back as the superuser, past every policy."""
-    row = conn.execute(query, params).fetchone()
-    return None if row is None else row[0]
-
-
-def profile_name(conn: psycopg.Connection, user: User) -> str | None:
-    return value(conn, "select full_name from public.profiles where id = %s", (user.id,))
-
-
-def platform_roles(conn: psycopg.Connection, user: User) -> list[str]:
-    return value(
-        conn,
-        "select coalesce(array_agg(role::text order by role), '{}') from public.user_roles where user_id = %s",
-        (user.id,),
-    )
-
-
-def company_name(conn: psycopg.Connection, company: Company) -> str | None:
-    return value(conn, "select name from public.companies where id = %s", (company.id,))
-
-
-def member_role(conn: psycopg.Connection, company: Company, user: User) -> str | None:
-    return value(
-        conn,
-        "select role::text from public.company_members where company_id = %s and user_id = %s",
-        (company.id, user.id),
-    )
 
 
 # Anonymous visitors: no grant on any of these tables, so every action is an error ------------------

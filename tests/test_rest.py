@@ -38,10 +38,15 @@ from tests.support import (
     as_anon,
     as_service,
     as_user,
+    company_name,
     live_server,
     make_company,
     make_user,
+    member_role,
+    platform_roles,
+    profile_name,
     token_for,
+    value,
 )
 
 ANON_KEY = api_key(SECRET, "anon")
@@ -161,38 +166,6 @@ def client_as(url: str, world: World, who: str) -> Client:
     if who == "service":
         return service_client(url)
     return client_for(url, getattr(world, who))
-
-
-# Read back as the superuser, past every policy.
-
-
-def value(conn: psycopg.Connection, query: LiteralString, params: Any = None) -> Any:
-    row = conn.execute(query, params).fetchone()
-    return None if row is None else row[0]
-
-
-def profile_name(conn: psycopg.Connection, user: User) -> str | None:
-    return value(conn, "select full_name from public.profiles where id = %s", (user.id,))
-
-
-def platform_roles(conn: psycopg.Connection, user: User) -> list[str]:
-    return value(
-        conn,
-        "select coalesce(array_agg(role::text order by role), '{}') from public.user_roles where user_id = %s",
-        (user.id,),
-    )
-
-
-def company_name(conn: psycopg.Connection, company: Company) -> str | None:
-    return value(conn, "select name from public.companies where id = %s", (company.id,))
-
-
-def member_role(conn: psycopg.Connection, company: Company, user: User) -> str | None:
-    return value(
-        conn,
-        "select role::text from public.company_members where company_id = %s and user_id = %s",
-        (company.id, user.id),
-    )
 
 
 # Anonymous visitors: no grant on any foundation table ----------------------------------------------------
