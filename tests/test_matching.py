@@ -1172,8 +1172,7 @@ BAD_ROLES = [
     pytest.param({"status": "closed"}, CHECK_VIOLATION, id="born-closed"),
     pytest.param({"start_date": "soon"}, "22007", id="bad-date"),
     pytest.param({"company_id": "acme"}, INVALID_TEXT, id="bad-company-id"),
-    # Without a company the row fails the insert policy before its not-null constraint.
-    pytest.param({"company_id": None}, INSUFFICIENT_PRIVILEGE, id="no-company"),
+    pytest.param({"company_id": None}, INVALID_PARAMETER, id="no-company"),
     pytest.param({"engagement_type": None}, NOT_NULL_VIOLATION, id="no-engagement"),
     pytest.param({"industries": "fintech"}, INVALID_PARAMETER, id="industries-not-a-list"),
 ]
@@ -1570,6 +1569,26 @@ def test_feedback_names_its_subject(conn, world, subject, names, accepted):
         assert user.one(FEEDBACK, params)["user_id"] == world.owner.id
     else:
         user.refused(FEEDBACK, params, sqlstate=CHECK_VIOLATION)
+
+
+@pytest.mark.parametrize(
+    ("who", "subject", "names", "accepted"),
+    [
+        ("stranger", "match", ("acme_open", None, None), True),  # an open role: visible to all
+        ("stranger", "match", ("acme_draft", None, None), False),  # another company's draft
+        ("stranger", "introduction", (None, None, "acme_intro"), False),  # not a party to it
+        ("zeta_owner", "introduction", (None, None, "zeta_intro"), True),
+        ("stranger", "match", (None, "executive", None), False),  # an executive they were never shown
+    ],
+)
+def test_feedback_is_about_what_the_user_can_see(conn, world, who, subject, names, accepted):
+    # Refused like a row that does not exist, so feedback cannot probe for ids.
+    params = (subject, *(world.ids[n] if n else None for n in names), 3)
+    user = as_user(conn, world.users[who])
+    if accepted:
+        assert user.one(FEEDBACK, params)["user_id"] == world.users[who].id
+    else:
+        user.refused(FEEDBACK, params, sqlstate=INSUFFICIENT_PRIVILEGE)
 
 
 def test_feedback_cannot_be_left_in_someone_elses_name(conn, world):

@@ -409,6 +409,9 @@ begin
   if jsonb_typeof(role) is distinct from 'object' or jsonb_typeof(skills) <> 'array' then
     raise exception 'role must be an object whose skills are a list' using errcode = 'invalid_parameter_value';
   end if;
+  if not role ? 'id' and role ->> 'company_id' is null then
+    raise exception 'a new role needs a company_id' using errcode = 'invalid_parameter_value';
+  end if;
   if jsonb_array_length(skills) > 50 then
     raise exception 'a role lists at most 50 skills' using errcode = 'invalid_parameter_value';
   end if;

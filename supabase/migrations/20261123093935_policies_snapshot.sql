@@ -344,6 +344,15 @@ create policy "Users read their own feedback; admins read all"
   on public.feedback for select to authenticated
   using (user_id = (select auth.uid()) or (select private.has_role('admin')));
 
-create policy "Signed-in users leave feedback as themselves"
+-- About what they can see: checked before the foreign keys, so an id one cannot see is refused exactly as
+-- one that does not exist (feedback never reveals whether it does).
+create policy "Signed-in users leave feedback as themselves, on what they can see"
   on public.feedback for insert to authenticated
-  with check (user_id = (select auth.uid()));
+  with check (
+    user_id = (select auth.uid())
+    and (role_id is null or exists (select 1 from public.role_postings r where r.id = role_id))
+    and (executive_id is null
+         or exists (select 1 from public.executive_profiles e where e.user_id = executive_id))
+    and (introduction_id is null
+         or exists (select 1 from public.introductions i where i.id = introduction_id))
+  );
