@@ -2,8 +2,9 @@
 
 Scoring runs inside Postgres (`private.match`, one query) with the weights from settings, which are not
 public: the API roles cannot execute it, so each handler runs one statement as `service_role` with the
-caller's claims, and that statement checks the caller's right before it scores anything. Results are kept
-in `public.matches`, where employers (and executives) read them later through PostgREST.
+caller's claims, and that statement checks the caller's right before it scores anything. A role's results
+are kept in `public.matches`, where its company (and the executives on it) read them later through
+PostgREST; an executive's own list is only returned.
 """
 
 from __future__ import annotations

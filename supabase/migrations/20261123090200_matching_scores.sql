@@ -175,32 +175,41 @@ comment on function private.match(uuid, uuid, integer, jsonb) is
   'Top pairs with explainable breakdowns; called by the matching function with its weights.';
 revoke execute on function private.match(uuid, uuid, integer, jsonb) from public;
 
--- Runs a match and keeps it in public.matches: a role's list is replaced; an executive's is merged, since
--- the same rows belong to the roles' lists too.
+-- Runs a match. A role's list is kept in public.matches (replacing the last one), where the company reads
+-- it later. An executive's own list is only returned: stored, it would show their profile to the companies
+-- of every role on it (matches are what lets an employer see an executive) without their asking for that.
 create function private.refresh_matches(for_role uuid, for_executive uuid, max_results integer, weights jsonb)
 returns setof public.matches
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
-  with
-  fresh as (
-    select m.role_id, m.executive_id, m.score, m.breakdown, now() as computed_at
-    from private.match(for_role, for_executive, max_results, weights) m
-  ),
-  dropped as (
-    delete from public.matches pm
-    where for_role is not null and pm.role_id = for_role
-      and not exists (select 1 from fresh f where f.executive_id = pm.executive_id)
-  ),
-  kept as (
-    insert into public.matches (role_id, executive_id, score, breakdown, computed_at)
-    select f.role_id, f.executive_id, f.score, f.breakdown, f.computed_at from fresh f
-    on conflict on constraint matches_pkey do update
-      set score = excluded.score, breakdown = excluded.breakdown, computed_at = excluded.computed_at
-    returning *
-  )
-  select * from kept order by score desc, executive_id, role_id;
+begin
+  if for_role is null then
+    return query
+      select m.role_id, m.executive_id, m.score::numeric(5, 2), m.breakdown, now()
+      from private.match(null, for_executive, max_results, weights) m;
+    return;
+  end if;
+  return query
+    with
+    fresh as (
+      select m.role_id, m.executive_id, m.score, m.breakdown, now() as computed_at
+      from private.match(for_role, null, max_results, weights) m
+    ),
+    dropped as (
+      delete from public.matches pm
+      where pm.role_id = for_role and not exists (select 1 from fresh f where f.executive_id = pm.executive_id)
+    ),
+    kept as (
+      insert into public.matches (role_id, executive_id, score, breakdown, computed_at)
+      select f.role_id, f.executive_id, f.score, f.breakdown, f.computed_at from fresh f
+      on conflict on constraint matches_pkey do update
+        set score = excluded.score, breakdown = excluded.breakdown, computed_at = excluded.computed_at
+      returning *
+    )
+    select * from kept k order by k.score desc, k.executive_id, k.role_id;
+end;
 $$;
 revoke execute on function private.refresh_matches(uuid, uuid, integer, jsonb) from public;
 grant execute on function private.refresh_matches(uuid, uuid, integer, jsonb) to service_role;
