@@ -12,6 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from rpc.auth import TokenVerifier
 from rpc.cli import TalentbaseCLIPlugin
 from rpc.db import Database
+from rpc.embeddings import Embedder
 from rpc.errors import exception_handlers
 from rpc.functions import DEPENDENCIES, functions_router
 from rpc.health import HealthController
@@ -75,7 +76,15 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         openapi_config=OpenAPIConfig(title="Talentbase functions", version="1.0.0", path="/schema"),
         plugins=[TalentbaseCLIPlugin()],
         logging_config=None,
-        state=State({"db": db, "verifier": verifier, "settings": settings, "postgrest": postgrest}),
+        state=State(
+            {
+                "db": db,
+                "verifier": verifier,
+                "settings": settings,
+                "postgrest": postgrest,
+                "embedder": Embedder(settings),
+            }
+        ),
     )
 
 

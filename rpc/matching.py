@@ -9,6 +9,7 @@ PostgREST; an executive's own list is only returned.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated, Any, LiteralString
 from uuid import UUID
@@ -17,9 +18,11 @@ import msgspec
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
+from openai import OpenAIError
 from psycopg.types.json import Jsonb
 
 from rpc.db import Session
+from rpc.embeddings import Embedder
 from rpc.errors import ApiError
 from rpc.settings import Settings
 
@@ -38,6 +41,18 @@ left join lateral (
 ) m on true
 """
 
+# A role of the caller's company whose description has no embedding yet (only asked with a provider).
+UNEMBEDDED_ROLE: LiteralString = """
+select r.description from public.role_postings r
+where r.id = %s and r.description_embedding is null and r.description <> ''
+  and private.is_company_member(r.company_id)
+"""
+
+SET_ROLE_EMBEDDING: LiteralString = """
+update public.role_postings set description_embedding = %s::extensions.vector
+where id = %s and description = %s
+"""
+
 MATCH_EXECUTIVE: LiteralString = """
 select e.is_open, m.role_id, m.executive_id, m.score, m.breakdown, m.computed_at
 from (select p.user_id, p.is_open from public.executive_profiles p where p.user_id = (select auth.uid())) e
@@ -45,6 +60,8 @@ left join lateral (
   select * from private.refresh_matches(null, e.user_id, %s, %s) where e.is_open offset 0
 ) m on true
 """
+
+log = logging.getLogger(__name__)
 
 Limit = Annotated[int, msgspec.Meta(ge=1, le=100)]
 
@@ -89,6 +106,23 @@ class Matches(msgspec.Struct):
     matches: list[Match]
 
 
+async def embed_role(session: Session, request: Request, role_id: UUID) -> None:
+    """Give the role's description its embedding now, so this first run already counts the semantic signal
+    (the worker would within a minute). A provider failure leaves matching to the other signals."""
+    embedder: Embedder = request.app.state.embedder
+    if not embedder.enabled:
+        return
+    rows = await session.privileged().fetch(UNEMBEDDED_ROLE, (role_id,))
+    if not rows:
+        return
+    try:
+        [vector] = await embedder.embed([rows[0]["description"]])
+    except OpenAIError as exc:
+        log.warning("matching role %s without its embedding: %s", role_id, exc)
+        return
+    await session.privileged().fetch(SET_ROLE_EMBEDDING, (vector, role_id, rows[0]["description"]))
+
+
 async def refresh(
     session: Session, request: Request, query: LiteralString, first: tuple[Any, ...], limit: int | None
 ) -> list[dict[str, Any]]:
@@ -116,6 +150,7 @@ class MatchingController(Controller):
     async def match_role(
         self, data: JSONBody[RoleMatchRequest], user_session: NamedDependency[Session], request: Request
     ) -> Matches:
+        await embed_role(user_session, request, data.role_id)
         rows = await refresh(user_session, request, MATCH_ROLE, (data.role_id,), data.limit)
         if not rows:
             raise ApiError(404, "role_not_found", "no role has this id")

@@ -7,13 +7,15 @@ from collections.abc import AsyncIterator, Iterator
 
 import psycopg
 import pytest
+from litestar.testing import AsyncTestClient
 from openai import OpenAIError
 
+from app import create_app
 from rpc.embeddings import DIMENSIONS, Embedder, embed_missing
 from rpc.settings import MatchingWeights, Settings
 from tests.ai_server import AIServer
 from tests.conftest import Database
-from tests.support import User, live_server, make_company, make_user
+from tests.support import User, bearer, live_server, make_company, make_user, token_for
 
 WEIGHTS = json.dumps(MatchingWeights().model_dump())
 
@@ -154,3 +156,51 @@ async def test_semantic_similarity_orders_otherwise_equal_executives(committed, 
     assert [executive_id for executive_id, _, _ in after] == [close.id, far.id]
     assert after[0][2] > after[1][2]
     assert after[0][1] > after[1][1]
+
+
+async def test_matching_embeds_the_role_on_its_first_run(committed, admin, settings, ai) -> None:
+    user = executive(committed, "Interim CFO for fintech scaleups raising series B")
+    await embed_missing(admin, Embedder(settings))  # the bios, as the worker would have
+    owner = make_user(committed)
+    company = make_company(committed, owner)
+    row = committed.execute(
+        "insert into public.role_postings (company_id, title, description, engagement_type, seniority, status)"
+        " values (%s, 'Interim CFO', 'Series B fintech needs an interim CFO', 'fractional', 'vp', 'open')"
+        " returning id::text",
+        (company.id,),
+    ).fetchone()
+    assert row is not None
+
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        response = await client.post(
+            "/functions/v1/matching", json={"role_id": row[0]}, headers=bearer(token_for(owner))
+        )
+    assert response.status_code == 200, response.text
+    [match] = [m for m in response.json()["matches"] if m["executive_id"] == user.id]
+    assert match["breakdown"]["semantic"] > 0.3
+    assert (
+        vector_dims(
+            committed,
+            "select extensions.vector_dims(description_embedding) from public.role_postings where id = %s",
+            row[0],
+        )
+        == DIMENSIONS
+    )
+
+
+async def test_matching_without_the_provider_still_answers(committed, database, ai) -> None:
+    ai[0].fail_next = 10
+    owner = make_user(committed)
+    row = committed.execute(
+        "insert into public.role_postings (company_id, title, description, engagement_type, status)"
+        " values (%s, 'Interim CFO', 'Needs a CFO', 'fractional', 'open') returning id::text",
+        (make_company(committed, owner).id,),
+    ).fetchone()
+    assert row is not None
+    settings = database.settings(openai_api_key="sk-test", openai_base_url=ai[1], openai_timeout_s=2)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        response = await client.post(
+            "/functions/v1/matching", json={"role_id": row[0]}, headers=bearer(token_for(owner))
+        )
+    assert response.status_code == 200, response.text
+    assert ai[0].requests  # it did try
