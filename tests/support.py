@@ -226,3 +226,153 @@ def member_role(conn: psycopg.Connection, company: Company, user: User) -> str |
         "select role::text from public.company_members where company_id = %s and user_id = %s",
         (company.id, user.id),
     )
+
+
+# Matching factories (as the superuser) ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Skill:
+    id: int
+    slug: str
+    name: str
+    aliases: tuple[str, ...] = ()
+
+
+def make_skill(
+    conn: psycopg.Connection, name: str, *, parent: Skill | None = None, aliases: tuple[str, ...] = ()
+) -> Skill:
+    """A skill whose slug, name and aliases end in a random suffix, so a taxonomy never collides with it."""
+    suffix = uuid.uuid4().hex[:8]
+    slug, title = f"{name}-{suffix}", f"{name.title()} {suffix}"
+    skill_id = value(
+        conn,
+        "insert into public.skills (slug, name, category, parent_id) values (%s, %s, 'finance', %s)"
+        " returning id",
+        (slug, title, parent.id if parent else None),
+    )
+    spelled = tuple(f"{alias} {suffix}" for alias in aliases)
+    for alias in spelled:
+        conn.execute("insert into public.skill_aliases (alias, skill_id) values (%s, %s)", (alias, skill_id))
+    return Skill(skill_id, slug, title, spelled)
+
+
+# Neutral values: a remote fractional role without seniority, budget or dates, and an executive who wants
+# fractional work and says nothing else. Each ranking test changes one thing at a time.
+EXECUTIVE_DEFAULTS: dict[str, Any] = {
+    "is_open": True,
+    "seniority": None,
+    "industries": [],
+    "location": None,
+    "remote_preference": None,
+    "engagement_types": ["fractional"],
+    "compensation_currency": None,
+    "compensation_min": None,
+    "compensation_max": None,
+    "compensation_unit": None,
+    "hours_per_week": None,
+    "available_from": None,
+}
+PROFILE: LiteralString = """
+insert into public.executive_profiles (
+  user_id, is_open, seniority, industries, location, remote_preference, engagement_types,
+  compensation_currency, compensation_min, compensation_max, compensation_unit, hours_per_week, available_from
+) values (
+  %(user_id)s, %(is_open)s, %(seniority)s::public.seniority, %(industries)s::text[], %(location)s,
+  %(remote_preference)s::public.work_mode, %(engagement_types)s::public.engagement_type[],
+  %(compensation_currency)s, %(compensation_min)s, %(compensation_max)s,
+  %(compensation_unit)s::public.rate_unit, %(hours_per_week)s, %(available_from)s::date
+)
+"""
+
+ROLE_DEFAULTS: dict[str, Any] = {
+    "title": "Fractional CFO",
+    "engagement_type": "fractional",
+    "seniority": None,
+    "industries": [],
+    "location": None,
+    "remote_policy": "remote",
+    "compensation_currency": None,
+    "compensation_min": None,
+    "compensation_max": None,
+    "compensation_unit": None,
+    "hours_per_week": None,
+    "start_date": None,
+}
+ROLE: LiteralString = """
+insert into public.role_postings (
+  company_id, title, engagement_type, seniority, industries, location, remote_policy, compensation_currency,
+  compensation_min, compensation_max, compensation_unit, hours_per_week, start_date, status
+) values (
+  %(company_id)s, %(title)s, %(engagement_type)s::public.engagement_type, %(seniority)s::public.seniority,
+  %(industries)s::text[], %(location)s, %(remote_policy)s::public.work_mode, %(compensation_currency)s,
+  %(compensation_min)s, %(compensation_max)s, %(compensation_unit)s::public.rate_unit, %(hours_per_week)s,
+  %(start_date)s::date, %(status)s::public.role_status
+)
+returning id::text
+"""
+
+
+def make_executive(
+    conn: psycopg.Connection, *, skills: dict[Skill, int] | None = None, **profile: Any
+) -> User:
+    """A user with the executive role, their profile (neutral unless told) and skills at the given levels."""
+    user = make_user(conn, roles=("executive",))
+    conn.execute(PROFILE, {**EXECUTIVE_DEFAULTS, **profile, "user_id": user.id})
+    for skill, level in (skills or {}).items():
+        conn.execute(
+            "insert into public.executive_skills (executive_id, skill_id, level) values (%s, %s, %s)",
+            (user.id, skill.id, level),
+        )
+    return user
+
+
+def add_contacts(conn: psycopg.Connection, user: User) -> None:
+    conn.execute(
+        "insert into public.executive_contacts (user_id, email, phone) values (%s, %s, '+44 20 7946 0000')",
+        (user.id, f"private-{user.id[:8]}@example.com"),
+    )
+
+
+def make_role(
+    conn: psycopg.Connection,
+    company: Company,
+    *,
+    wants: dict[Skill, bool] | None = None,
+    status: str = "open",
+    **fields: Any,
+) -> str:
+    """A role posting with its skills (skill -> required). A closed role is opened first, as in life."""
+    params = {
+        **ROLE_DEFAULTS,
+        **fields,
+        "company_id": company.id,
+        "status": "open" if status == "closed" else status,
+    }
+    role_id = value(conn, ROLE, params)
+    for skill, required in (wants or {}).items():
+        conn.execute(
+            "insert into public.role_skills (role_id, skill_id, required) values (%s, %s, %s)",
+            (role_id, skill.id, required),
+        )
+    if status == "closed":
+        conn.execute("update public.role_postings set status = 'closed' where id = %s", (role_id,))
+    return role_id
+
+
+def add_match(conn: psycopg.Connection, role_id: str, executive: User) -> None:
+    """A stored match, as the matching function would leave it."""
+    conn.execute(
+        "insert into public.matches (role_id, executive_id, score, breakdown) values (%s, %s, 50, '{}')",
+        (role_id, executive.id),
+    )
+
+
+def add_introduction(conn: psycopg.Connection, role_id: str, executive: User, requested_by: User) -> str:
+    """A request (the trigger fills in company, status and expiry, even for the superuser)."""
+    return value(
+        conn,
+        "insert into public.introductions (role_id, executive_id, requested_by, message)"
+        " values (%s, %s, %s, 'We would like to meet you') returning id::text",
+        (role_id, executive.id, requested_by.id),
+    )

@@ -30,15 +30,22 @@ from supabase_functions.errors import FunctionsHttpError
 
 from rpc.tokens import api_key
 from tests.conftest import Database
-from tests.support import SECRET, Company, User, add_member, bearer, make_company, make_user, token_for
-from tests.test_matching import (
+from tests.support import (
+    SECRET,
+    Company,
     Skill,
+    User,
     add_contacts,
     add_introduction,
     add_match,
+    add_member,
+    bearer,
+    make_company,
     make_executive,
     make_role,
     make_skill,
+    make_user,
+    token_for,
 )
 
 ANON_KEY = api_key(SECRET, "anon")
