@@ -228,7 +228,7 @@ def member_role(conn: psycopg.Connection, company: Company, user: User) -> str |
     )
 
 
-# Matching factories (as the superuser) ------------------------------------------------------------------------
+# Matching factories (as the superuser) ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
