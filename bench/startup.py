@@ -88,18 +88,20 @@ def main() -> None:
     api = f"http://127.0.0.1:{api_port}"
     try:
         first = start(env)  # creates, migrates and seeds the cluster: not timed
-        deadline = time.monotonic() + 120
-        while not answered(httpx.Client(), f"{api}/health", {}):
-            if first.poll() is not None or time.monotonic() > deadline:
-                sys.exit("the first start failed")
-            time.sleep(0.1)
-        token = mint_user_token(
-            f"postgresql://postgres:postgres@127.0.0.1:{db_port}/postgres",
-            "alice@example.com",
-            SUPABASE_CLI_JWT_SECRET,
-            issuer="bench",
-        )
-        stop(first)
+        try:
+            deadline = time.monotonic() + 120
+            while not answered(httpx.Client(), f"{api}/health", {}):
+                if first.poll() is not None or time.monotonic() > deadline:
+                    sys.exit("the first start failed")
+                time.sleep(0.1)
+            token = mint_user_token(
+                f"postgresql://postgres:postgres@127.0.0.1:{db_port}/postgres",
+                "alice@example.com",
+                SUPABASE_CLI_JWT_SECRET,
+                issuer="bench",
+            )
+        finally:
+            stop(first)  # never left running, whatever happened
         runs = [time_to_answer(env, api, token) for _ in range(RUNS)]
         for index, (rest, functions, _) in enumerate(runs, 1):
             print(f"# run {index}: rest={rest:.2f}s functions={functions:.2f}s", flush=True)
