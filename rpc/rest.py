@@ -17,6 +17,7 @@ import shutil
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import unquote_to_bytes
 
 import aiohttp
 import httpx
@@ -219,6 +220,11 @@ class RestGateway:
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         target = self.upstream.url + (raw_path.removeprefix(b"/rest/v1") or b"/").decode("latin-1")
         if scope["query_string"]:
+            # PostgREST answers invalid UTF-8 in the query with a bare 500: it is the client's mistake.
+            try:
+                unquote_to_bytes(scope["query_string"]).decode()
+            except UnicodeDecodeError:
+                raise ApiError(400, "invalid_query", "the query string is not valid UTF-8") from None
             target += "?" + scope["query_string"].decode("latin-1")
         headers = [
             (name.decode("latin-1"), value.decode("latin-1"))

@@ -83,3 +83,12 @@ def test_access_log_names_the_path_the_client_asked_for(api_url: str, caplog) ->
         while not caplog.records and time.monotonic() < deadline:
             time.sleep(0.01)
     assert "GET /rest/v1/profiles 200" in [record.getMessage() for record in caplog.records]
+
+
+def test_a_query_that_is_not_utf8_is_the_clients_mistake(api_url: str) -> None:
+    # PostgREST itself would answer 500 "Something went wrong".
+    response = httpx.get(f"{api_url}/rest/v1/profiles?id=eq.%ff", headers={"apikey": SERVICE_KEY})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_query"
+    fine = httpx.get(f"{api_url}/rest/v1/profiles?full_name=eq.J%C3%BCrgen", headers={"apikey": SERVICE_KEY})
+    assert fine.status_code == 200
