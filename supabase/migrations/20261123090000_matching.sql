@@ -18,6 +18,8 @@ create table private.config (
   description text not null
 );
 comment on table private.config is 'Tunables read by triggers and functions; change them with an update as postgres.';
+-- RLS on and no policies: only its owner (migrations, security definer helpers) reads it.
+alter table private.config enable row level security;
 revoke all on private.config from public, anon, authenticated, service_role;
 insert into private.config (key, value, description) values
   ('introduction_ttl', '"14 days"', 'How long an introduction request waits for an answer before it expires.'),

@@ -28,6 +28,8 @@ create table private.outbox (
 comment on table private.outbox is 'Emails to send; written by triggers, sent by the worker. Never reachable through the API.';
 comment on column private.outbox.idempotency_key is 'One message per cause, e.g. introduction:<id>:accepted:executive.';
 create index outbox_unsent_idx on private.outbox (created_at) where status = 'pending';
+-- RLS on and no policies: only its owner (the worker, the definer functions below) reads it.
+alter table private.outbox enable row level security;
 revoke all on private.outbox from public, anon, authenticated, service_role;
 
 -- Queue the worker's job for one message. At most one waiting job per message (procrastinate's queueing
