@@ -13,6 +13,7 @@ second process, alternating several rounds (this machine's run-to-run noise is 1
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -22,15 +23,25 @@ from _common import ALICE, require_wrk, seeded_cluster, wait_ready, wrk
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 
 
+def whoami_statement(dsn: str) -> str:
+    """The query inside `public.whoami()`, as a bare handler would send it itself."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("select prosrc from pg_proc where oid = 'public.whoami'::regproc").fetchone()
+    assert row is not None
+    match = re.search(r"return query(.*);\s*end;", row[0], re.S)
+    assert match, row[0]
+    return match.group(1)
+
+
 def bare_app(dsn: str):  # type: ignore[no-untyped-def]
     from litestar import Litestar, Request, get
     from psycopg import AsyncConnection
     from psycopg.rows import dict_row
     from psycopg_pool import AsyncConnectionPool
 
-    from rpc.identity import WHOAMI
-
-    query = WHOAMI.replace("auth.uid()", "%(uid)s::uuid").replace("auth.email()", "%(email)s")
+    query = whoami_statement(dsn).replace("auth.uid()", "%(uid)s::uuid").replace("auth.email()", "%(email)s")
     pool = AsyncConnectionPool(
         dsn,
         open=False,

@@ -22,7 +22,7 @@ from rpc.errors import ApiError
 async def provide_session(request: Request[Any, Any, Any]) -> Session:
     state = request.app.state
     caller = await state.verifier.verify(request.headers.get("authorization"))
-    return Session(state.db, caller, request.method, request.url.path)
+    return Session(state.db, caller, request.method, request.scope["path"])
 
 
 async def provide_user_session(request: Request[Any, Any, Any]) -> Session:

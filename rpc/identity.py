@@ -12,22 +12,9 @@ from litestar.di import NamedDependency
 from rpc.db import Session
 from rpc.errors import ApiError
 
-# One statement under the caller's RLS: it sees exactly what the frontend would see through PostgREST.
-WHOAMI: LiteralString = """
-select
-  p.id,
-  auth.email() as email,
-  jsonb_build_object('full_name', p.full_name, 'avatar_url', p.avatar_url) as profile,
-  coalesce((select jsonb_agg(r.role order by r.role) from public.user_roles r where r.user_id = p.id), '[]')
-    as roles,
-  coalesce((
-    select jsonb_agg(jsonb_build_object('id', c.id, 'name', c.name, 'slug', c.slug, 'role', m.role) order by c.name)
-    from public.company_members m join public.companies c on c.id = m.company_id
-    where m.user_id = p.id
-  ), '[]') as companies
-from public.profiles p
-where p.id = auth.uid()
-"""
+# `public.whoami()` (plpgsql, security invoker) runs under the caller's RLS, so it returns exactly what
+# the frontend's `rpc('whoami')` would; see its migration for why it is a function.
+WHOAMI: LiteralString = "select * from public.whoami()"
 
 
 class Profile(msgspec.Struct):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -130,12 +131,51 @@ class JsonFormatter(logging.Formatter):
         return self._encoder.encode(entry).decode()
 
 
+class LoopBatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A StreamHandler that writes the lines of one event-loop iteration with one write.
+
+    Every request logs a line, and a write plus a flush per line cost about a tenth of a short function's
+    throughput. Lines logged on the event loop's thread wait for the end of the current iteration (well
+    under a millisecond); lines from any other thread, or with no loop running, are written at once.
+    `logging.shutdown()` flushes what is pending.
+    """
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:  # runs under the handler's lock
+        try:
+            self._pending.append(self.format(record))
+        except Exception:
+            self.handleError(record)
+            return
+        loop = asyncio._get_running_loop()
+        if loop is None:
+            self._write_pending()
+        elif len(self._pending) == 1:
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._write_pending()
+            super().flush()
+
+    def _write_pending(self) -> None:
+        if self._pending:
+            lines, self._pending = self._pending, []
+            try:
+                self.stream.write("\n".join(lines) + "\n")
+            except Exception:  # as StreamHandler does: report on stderr, never fail the caller
+                self.handleError(logging.makeLogRecord({"msg": f"{len(lines)} log lines were lost"}))
+
+
 def configure_logging(settings: Settings) -> None:
     # The logging HOWTO's "Optimization" knobs: records need none of these, and collecting them costs a
     # measurable share of a short request (the caller, via a stack walk, above all).
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    handler = logging.StreamHandler()
+    handler = LoopBatchingHandler()
     if settings.log_json:
         handler.setFormatter(JsonFormatter())
     else:

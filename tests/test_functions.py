@@ -4,7 +4,11 @@ and the caller contract of rpc/db.py."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import logging
 import uuid
+from collections.abc import Iterator
 
 import httpx
 import msgspec
@@ -21,6 +25,7 @@ from rpc.db import SERVICE, Database
 from rpc.errors import exception_handlers
 from rpc.migrations import local_migrations
 from rpc.tokens import api_key
+from rpc.web import JsonFormatter, LoopBatchingHandler
 from tests.support import SECRET, add_member, bearer, live_server, make_company, make_user, token_for
 
 
@@ -143,6 +148,63 @@ async def test_request_id_and_server_timing(client, committed):
     assert len(generated.headers["x-request-id"]) == 32
     again = await client.post("/functions/v1/whoami")
     assert again.headers["x-request-id"] not in (generated.headers["x-request-id"], "abc-123")
+
+
+@pytest.fixture
+def access_log() -> Iterator[io.StringIO]:
+    """What `rpc.access` writes through the app's own handler and JSON formatter."""
+    stream = io.StringIO()
+    handler = LoopBatchingHandler()
+    handler.setStream(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("rpc.access")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+async def test_access_log_is_one_json_line_per_request_with_its_id(client, committed, access_log):
+    user = make_user(committed)
+    token = token_for(user)
+    response = await client.post(
+        "/functions/v1/whoami", headers={**bearer(token), "x-request-id": "log-me-1"}
+    )
+    # The test client serves the app on a loop of its own, which logs after the response has gone out.
+    for _ in range(100):
+        lines = [json.loads(line) for line in access_log.getvalue().splitlines()]
+        if logged := [line for line in lines if line.get("request_id") == "log-me-1"]:
+            break
+        await asyncio.sleep(0.01)
+    [line] = logged
+    assert response.status_code == 200
+    assert line["logger"] == "rpc.access"
+    assert (line["method"], line["path"], line["status"]) == ("POST", "/functions/v1/whoami", 200)
+    assert line["duration_ms"] > 0
+    assert token not in access_log.getvalue()
+
+
+async def test_log_lines_of_one_loop_iteration_are_written_together_in_order():
+    stream = io.StringIO()
+    handler = LoopBatchingHandler(stream)
+    logger = logging.Logger("batching-test")
+    logger.addHandler(handler)
+    for n in range(3):
+        logger.warning("line %d", n)
+    assert stream.getvalue() == ""
+    await asyncio.sleep(0)
+    assert stream.getvalue() == "line 0\nline 1\nline 2\n"
+    # A thread has no loop of its own: its lines go out at once.
+    await asyncio.to_thread(logger.warning, "from a thread")
+    assert stream.getvalue().endswith("from a thread\n")
+    # And what is pending at shutdown is flushed (logging.shutdown() calls flush()).
+    logger.warning("last words")
+    handler.flush()
+    assert stream.getvalue().endswith("last words\n")
 
 
 async def test_cross_origin_errors_keep_cors_headers(client):
@@ -276,6 +338,24 @@ async def test_as_caller_sets_what_postgrest_sets(db, committed):
         ).fetchone()
     assert after["role"] == "authenticator"
     assert after["c"] in (None, "")
+
+
+@pytest.mark.parametrize("text", ["O'Brien", "back\\slash\\", "100% %s %(x)s", "é 中 🙂", "';--"])
+async def test_claims_paths_and_parameters_reach_postgres_as_sent(db, committed, text):
+    # The setup is quoted client-side and cached per caller: any character must arrive intact.
+    user = make_user(committed)
+    claims = {"sub": user.id, "role": "authenticated", "user_metadata": {"name": text}}
+    caller = Caller(role="authenticated", claims=claims, user_id=user.id)
+    query = (
+        "select auth.jwt() -> 'user_metadata' ->> 'name' as claim, current_setting('request.path') as path,"
+        " %s::text as param"
+    )
+    for _ in range(2):  # quoted on the first call, from the cache on the second
+        rows = await db.fetch(caller, query, (text,), method="GET", path=f"/functions/v1/{text}")
+        assert rows == [{"claim": text, "path": f"/functions/v1/{text}", "param": text}]
+    async with db.as_caller(caller, path=text) as conn:
+        row = await (await conn.execute("select current_setting('request.path') as path")).fetchone()
+    assert row == {"path": text}
 
 
 async def test_fetch_and_as_caller_see_the_same_rows_under_rls(db, committed):

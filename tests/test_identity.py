@@ -128,6 +128,7 @@ ANON_STATEMENTS = [
         'select public.custom_access_token_hook(\'{"user_id": "00000000-0000-0000-0000-000000000000"}\')',
         id="custom_access_token_hook",
     ),
+    pytest.param("select * from public.whoami()", id="whoami"),
 ]
 
 
@@ -736,6 +737,51 @@ def test_signed_in_users_execute_only_the_policy_helpers_in_private(conn):
     assert value(conn, "select has_schema_privilege('anon', 'private', 'usage')") is False
 
 
+# public.whoami() -----------------------------------------------------------------------------------------
+
+WHOAMI = "select id::text, email, profile, roles, companies from public.whoami()"
+
+
+@pytest.mark.parametrize(
+    ("who", "roles", "companies"),
+    [
+        ("me", ["job_seeker"], []),
+        ("stranger", [], []),
+        ("owner", ["employer"], [("Acme", "owner")]),
+        ("admin", [], [("Acme", "admin")]),
+        ("recruiter", [], [("Acme", "recruiter")]),
+        ("interviewer", [], [("Acme", "interviewer")]),
+        ("platform_admin", ["admin"], []),
+        ("zeta_owner", [], [("Zeta", "owner")]),
+    ],
+)
+def test_whoami_returns_the_caller_and_nobody_else(conn, world, who, roles, companies):
+    user: User = getattr(world, who)
+    row = actor(conn, world, who).one(WHOAMI)
+    assert row["id"] == user.id
+    assert row["email"] == user.email
+    assert row["profile"] == {"full_name": profile_name(conn, user), "avatar_url": None}
+    assert row["roles"] == roles
+    assert [(c["name"], c["role"]) for c in row["companies"]] == companies
+
+
+def test_whoami_one_connection_many_callers(conn, world):
+    # The function's plan is kept per connection: it must still answer each caller for themselves, and
+    # follow membership changes at once.
+    for _ in range(3):  # past the point where Postgres switches to a generic plan
+        for who in ("owner", "zeta_owner", "stranger", "platform_admin"):
+            assert actor(conn, world, who).one(WHOAMI)["id"] == getattr(world, who).id
+    add_member(conn, world.zeta, world.stranger, "recruiter")
+    assert [c["name"] for c in actor(conn, world, "stranger").one(WHOAMI)["companies"]] == ["Zeta"]
+    conn.execute("delete from public.company_members where user_id = %s", (world.admin.id,))
+    assert actor(conn, world, "admin").one(WHOAMI)["companies"] == []
+
+
+def test_whoami_is_empty_without_a_user(conn, world):
+    # The service role may call it, but has no user to describe.
+    assert as_service(conn).rows(WHOAMI) == []
+
+
 # The custom access token hook -------------------------------------------------------------------------
 
 
@@ -866,6 +912,7 @@ IDENTITY_OBJECTS = {
         "public.custom_access_token_hook(jsonb)",
         "private.has_role(public.app_role)",
         "private.is_company_member(uuid, public.company_role[])",
+        "public.whoami()",
     ],
 }
 

@@ -705,6 +705,20 @@ def test_rpc_private_functions_are_not_endpoints(api_url, world, who, function, 
     assert refusal(client_as(api_url, world, who).rpc(function, params)).code == "PGRST202"
 
 
+@pytest.mark.parametrize("who", ["owner", "zeta_owner", "platform_admin"])
+def test_rpc_whoami_answers_each_user_for_themselves(api_url, world, committed, who):
+    user = getattr(world, who)
+    rows = client_as(api_url, world, who).rpc("whoami").execute().data
+    assert [row["id"] for row in rows] == [user.id]
+    # The same row the SQL way (the matrix in test_identity.py) and the Litestar function give.
+    sql_row = as_user(committed, user).one("select * from public.whoami()")
+    assert rows[0] == {**sql_row, "id": str(sql_row["id"])}
+
+
+def test_rpc_whoami_is_refused_to_anon(api_url):
+    assert refusal(anon_client(api_url).rpc("whoami")).code == INSUFFICIENT_PRIVILEGE
+
+
 def test_rpc_an_exposed_function_answers_anon(api_url):
     # resolve_skills (matching) is granted to anon; an unknown name comes back with nulls.
     result = anon_client(api_url).rpc("resolve_skills", {"names": ["no such skill zq"]}).execute()
