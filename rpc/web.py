@@ -13,7 +13,6 @@ from typing import Any
 
 import msgspec
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from rpc.errors import ApiError
@@ -21,6 +20,7 @@ from rpc.settings import Settings
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 DB_SECONDS: ContextVar[list[float] | None] = ContextVar("db_seconds", default=None)
+OWN_HEADERS = frozenset({b"x-request-id", b"server-timing"})  # set here, replacing any a handler set
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 access_log = logging.getLogger("rpc.access")
@@ -67,11 +67,13 @@ def request_context(app: ASGIApp) -> ASGIApp:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = MutableScopeHeaders.from_message(message)
-                headers["x-request-id"] = request_id
                 db_ms = sum(DB_SECONDS.get() or ()) * 1000
                 app_ms = (time.perf_counter() - started) * 1000
-                headers["server-timing"] = f"app;dur={app_ms:.1f}, db;dur={db_ms:.1f}"
+                message["headers"] = [
+                    *(h for h in message.get("headers", ()) if h[0].lower() not in OWN_HEADERS),
+                    (b"x-request-id", request_id.encode()),
+                    (b"server-timing", f"app;dur={app_ms:.1f}, db;dur={db_ms:.1f}".encode()),
+                ]
             await send(message)
 
         try:
