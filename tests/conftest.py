@@ -126,6 +126,15 @@ def conn(database: Database) -> Iterator[psycopg.Connection]:
         connection.rollback()
 
 
+@pytest.fixture(scope="module")
+def module_conn(database: Database) -> Iterator[psycopg.Connection]:
+    """One superuser connection for a module, in one transaction that is never committed: a world built on
+    it once is shared by the module's tests, each in a savepoint of its own (see `conn` in test_matching)."""
+    with psycopg.connect(database.superuser) as connection:
+        yield connection
+        connection.rollback()
+
+
 @pytest.fixture
 def committed(database: Database) -> Iterator[psycopg.Connection]:
     """An autocommit superuser connection, for data that the app or PostgREST must see."""

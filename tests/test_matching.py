@@ -26,7 +26,6 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from rpc.tokens import api_key
-from tests.conftest import Database
 from tests.support import (
     SECRET,
     Actor,
@@ -103,14 +102,6 @@ class World:
         """Rows of ids as the world's names: one name per row, `a/b` for a row of two ids."""
         by_id = {str(v): k for k, v in self.ids.items()}
         return {"/".join(by_id.get(str(v), str(v)) for v in row.values()) for row in rows}
-
-
-@pytest.fixture(scope="module")
-def module_conn(database: Database) -> Iterator[psycopg.Connection]:
-    """One superuser connection for the module's RLS tests, in one transaction that is never committed."""
-    with psycopg.connect(database.superuser) as connection:
-        yield connection
-        connection.rollback()
 
 
 @pytest.fixture(scope="module")

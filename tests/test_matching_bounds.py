@@ -19,7 +19,6 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from rpc.settings import MatchingWeights
-from tests.conftest import Database
 from tests.support import (
     Skill,
     as_anon,
@@ -39,14 +38,6 @@ CITIES = ["london", "berlin", "paris", "lisbon", None]
 MODES = ["onsite", "hybrid", "remote", None]
 ENGAGEMENTS = ["fractional", "interim", "full_time", "advisory"]
 DEFAULT = MatchingWeights().model_dump()
-
-
-@pytest.fixture(scope="module")
-def module_conn(database: Database) -> Iterator[psycopg.Connection]:
-    """The module's random world lives in one transaction that is never committed."""
-    with psycopg.connect(database.superuser) as connection:
-        yield connection
-        connection.rollback()
 
 
 @pytest.fixture(scope="module")
