@@ -152,10 +152,12 @@ class LoopBatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
         except Exception:
             self.handleError(record)
             return
-        loop = asyncio._get_running_loop()
-        if loop is None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # another thread, or no loop at all
             self._write_pending()
-        elif len(self._pending) == 1:
+            return
+        if len(self._pending) == 1:
             loop.call_soon(self.flush)
 
     def flush(self) -> None:
