@@ -354,7 +354,8 @@ declare
   w_availability float8 := coalesce((weights ->> 'availability')::float8, 0);
   w_location float8 := coalesce((weights ->> 'location')::float8, 0);
   w_semantic float8 := coalesce((weights ->> 'semantic')::float8, 0);
-  -- How many executives are scored exactly first: enough that their list is usually final.
+  -- How many executives the scan ranks by bound; the first 6 per place in the list are scored exactly
+  -- first (measured on 100,000 executives: usually enough, and fewer passes than starting smaller).
   probe_size integer := greatest(200, 10 * max_results);
   -- pgvector sums in single precision: bounds are widened by this much.
   slack constant float8 := 0.001;
@@ -445,7 +446,7 @@ begin
   if probed is null then
     return;  -- nobody is open
   end if;
-  scored := least(cardinality(probed), greatest(3 * max_results, 30));
+  scored := least(cardinality(probed), greatest(6 * max_results, 60));
   loop
     select coalesce(
       array_agg(row(p.role_id, p.executive_id, p.score, p.breakdown)::private.scored_pair order by p.n), '{}'
