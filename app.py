@@ -20,7 +20,7 @@ from rpc.identity import IdentityController
 from rpc.jobs import running_worker
 from rpc.matching import MatchingController
 from rpc.rest import rest_gateway
-from rpc.settings import Settings, get_settings
+from rpc.settings import Settings, get_settings, is_local_dsn
 from rpc.web import configure_logging, cors_config, rate_limit, request_context
 
 FUNCTIONS = [IdentityController, MatchingController]
@@ -43,12 +43,22 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         jwks_url=settings.jwks_url,
         jwks_cache_s=settings.jwks_cache_s,
         cache_size=settings.token_cache_size,
+        api_keys={
+            settings.supabase_publishable_key: "anon",
+            settings.supabase_secret_key.get_secret_value(): "service_role",
+        },
     )
     with_worker = settings.run_worker if run_worker is None else run_worker
     gateway, postgrest = rest_gateway(settings) if settings.rest_enabled else (None, None)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        if (public := settings.public_secrets()) and not is_local_dsn(settings.admin_dsn):
+            # Anyone can sign a token or send a key with the supabase CLI's published values.
+            raise RuntimeError(
+                f"the database is not local, but {', '.join(public)} still has the supabase CLI's public"
+                " local value: set the project's own (Project Settings > API)"
+            )
         async with AsyncExitStack() as stack:
             await db.open()
             stack.push_async_callback(db.close)

@@ -1,12 +1,15 @@
-"""Supabase access tokens -> Caller.
+"""Supabase access tokens and API keys -> Caller.
 
 HS256 tokens are checked with the project's JWT secret; ES256/RS256 ones with the project's JWKS
 (fetched once, cached, refetched when a token names an unknown `kid`). A verified token is remembered
 (bounded, keyed by the whole token, until its `exp`) because verification is the largest per-request cost.
+The newer API keys (`sb_publishable_...`, `sb_secret_...`) are not tokens: the project's two stand for
+anon and service_role, as Supabase's gateway turns them into those roles' keys.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import time
 from collections import OrderedDict
@@ -19,6 +22,7 @@ import jwt
 from rpc.errors import ApiError
 
 API_ROLES = frozenset({"anon", "authenticated", "service_role"})
+API_KEY_PREFIX = "sb_"
 ASYMMETRIC = frozenset({"ES256", "RS256"})
 MAX_TOKEN_BYTES = 16 * 1024
 
@@ -77,6 +81,7 @@ class TokenVerifier:
         jwks_cache_s: int = 600,
         jwks_refetch_s: float = 30,
         cache_size: int = 10_000,
+        api_keys: dict[str, str] | None = None,
         http: httpx.AsyncClient | None = None,
     ) -> None:
         self.secret = secret
@@ -88,6 +93,10 @@ class TokenVerifier:
         # fetch per this many seconds.
         self.jwks_refetch_s = jwks_refetch_s
         self.cache = TokenCache(cache_size)
+        # API key -> the caller it stands for (`{publishable: "anon", secret: "service_role"}`).
+        self.api_keys = {
+            key: Caller(role=role, claims={"role": role}) for key, role in (api_keys or {}).items() if key
+        }
         self._http = http
         self._keys: dict[str, jwt.PyJWK] = {}
         self._keys_fetched_at: float | None = None  # last successful fetch (None: never)
@@ -102,6 +111,8 @@ class TokenVerifier:
         caller = self.cache.get(token, time.time())
         if caller is not None:
             return caller
+        if token.startswith(API_KEY_PREFIX):
+            return self._api_key(token)
         header = self._header(token)
         alg = header.get("alg")
         if alg == "HS256":
@@ -116,11 +127,20 @@ class TokenVerifier:
         try:
             token = bearer_token(authorization)
             caller = self.cache.get(token, time.time())
-            if caller is None and self._header(token).get("alg") == "HS256":
+            if caller is None and token.startswith(API_KEY_PREFIX):
+                caller = self._api_key(token)
+            elif caller is None and self._header(token).get("alg") == "HS256":
                 caller = self._verify(token, self.secret, "HS256")
         except ApiError:
             return None
         return caller
+
+    def _api_key(self, key: str) -> Caller:
+        # Compared in constant time: the secret key is a password.
+        for known, caller in self.api_keys.items():
+            if hmac.compare_digest(key.encode(), known.encode()):
+                return caller
+        raise unauthorized("the API key is not this project's", "invalid_token")
 
     def _verify(self, token: str, key: Any, alg: str) -> Caller:
         claims = self._decode(token, key, alg)
@@ -228,6 +248,14 @@ def _jwks(document: Any) -> dict[str, jwt.PyJWK]:
     except jwt.PyJWTError as exc:  # no usable key in it
         raise ValueError(str(exc)) from exc
     return {k.key_id: k for k in keyset.keys if k.key_id}
+
+
+def gateway_authorization(authorization: str | None, apikey: str | None) -> str | None:
+    """The Authorization a request gets past Supabase's gateway: its own, unless it is missing or carries
+    an API key (`Bearer sb_...`, what supabase-js sends without a session); then the `apikey` header's."""
+    if authorization and not authorization.startswith(f"Bearer {API_KEY_PREFIX}"):
+        return authorization
+    return f"Bearer {apikey}" if apikey else authorization
 
 
 def bearer_token(authorization: str | None) -> str:

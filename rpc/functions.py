@@ -15,13 +15,17 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.types import ControllerRouterHandler
 
+from rpc.auth import gateway_authorization
 from rpc.db import Database, Session
 from rpc.errors import ApiError
 
 
 async def provide_session(request: Request[Any, Any, Any]) -> Session:
     state = request.app.state
-    caller = await state.verifier.verify(request.headers.get("authorization"))
+    headers = request.headers
+    caller = await state.verifier.verify(
+        gateway_authorization(headers.get("authorization"), headers.get("apikey"))
+    )
     return Session(state.db, caller, request.method, request.scope["path"])
 
 

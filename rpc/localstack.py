@@ -111,6 +111,8 @@ def banner(settings: Settings, local: LocalDatabase) -> str:
         ("JWT secret", secret),
         ("anon key", api_key(secret, "anon")),
         ("service_role key", api_key(secret, "service_role")),
+        ("Publishable key", settings.supabase_publishable_key),
+        ("Secret key", settings.supabase_secret_key.get_secret_value()),
         ("user token", "make token EMAIL=alice@example.com   (demo users: see supabase/seed.sql)"),
     ]
     width = max(len(name) for name, _ in rows)

@@ -26,8 +26,11 @@ from litestar.handlers import ASGIRouteHandler
 from litestar.types import Receive, Scope, Send
 from yarl import URL
 
+from rpc.auth import gateway_authorization
 from rpc.errors import ApiError
 from rpc.settings import Settings
+from rpc.tokens import api_key
+from rpc.web import header
 
 log = logging.getLogger("rpc.rest")
 
@@ -181,12 +184,14 @@ class PostgREST:
 class RestGateway:
     """`/rest/v1/*` -> PostgREST, streamed both ways, as Supabase's gateway (Kong) does on the local stack.
 
-    Like the CLI's Kong, a request with an `apikey` and no Authorization header is authorised with the
-    apikey (supabase-js sends both; curl users often only the apikey).
+    Like the CLI's Kong, a request with an `apikey` and no Authorization header (or one carrying an API key)
+    is authorised with the apikey (supabase-js sends both; curl users often only the apikey), and the
+    project's publishable and secret keys become the anon and service_role keys.
     """
 
-    def __init__(self, upstream: PostgREST | None) -> None:
+    def __init__(self, upstream: PostgREST | None, api_keys: dict[str, str] | None = None) -> None:
         self.upstream = upstream
+        self.api_keys = api_keys or {}  # API key -> the JWT of the role it stands for
         self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
@@ -232,10 +237,13 @@ class RestGateway:
             if name.decode("latin-1") not in HOP_BY_HOP
         ]
         names = {name for name, _ in headers}
-        if "authorization" not in names:
-            apikey = next((value for name, value in headers if name == "apikey"), None)
-            if apikey:
-                headers.append(("authorization", f"Bearer {apikey}"))
+        authorization = gateway_authorization(header(scope, b"authorization"), header(scope, b"apikey"))
+        if authorization is not None:
+            # PostgREST knows JWTs only: the project's API keys become the keys of their roles.
+            token = authorization.removeprefix("Bearer ")
+            authorization = f"Bearer {self.api_keys[token]}" if token in self.api_keys else authorization
+            headers = [(name, value) for name, value in headers if name != "authorization"]
+            headers.append(("authorization", authorization))
         client_host = (scope.get("client") or ("",))[0]
         headers += [("x-forwarded-for", client_host), ("x-forwarded-proto", scope["scheme"])]
         has_body = "content-length" in names or any(
@@ -289,4 +297,9 @@ def rest_gateway(settings: Settings) -> tuple[RestGateway, PostgREST | None]:
         log.warning(HOW_TO_GET_IT)
         return RestGateway(None), None
     upstream = PostgREST(binary, settings)
-    return RestGateway(upstream), upstream
+    secret = settings.supabase_jwt_secret.get_secret_value()
+    api_keys = {
+        settings.supabase_publishable_key: api_key(secret, "anon"),
+        settings.supabase_secret_key.get_secret_value(): api_key(secret, "service_role"),
+    }
+    return RestGateway(upstream, api_keys), upstream

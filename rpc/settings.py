@@ -11,6 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The supabase CLI's local secret: with it the anon and service_role keys are the ones `supabase start` prints.
 SUPABASE_CLI_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"  # noqa: S105 (public)
+# And its local API keys of the newer kind, which its gateway turns into the anon and service_role keys.
+SUPABASE_CLI_PUBLISHABLE_KEY = "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"
+SUPABASE_CLI_SECRET_KEY = "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz"  # noqa: S105 (public)
 
 
 class MatchingWeights(BaseModel):
@@ -87,10 +90,20 @@ class Settings(BaseSettings):
     # Supabase auth.
     supabase_url: str | None = None
     supabase_jwt_secret: SecretStr = SecretStr(SUPABASE_CLI_JWT_SECRET)
+    supabase_publishable_key: str = SUPABASE_CLI_PUBLISHABLE_KEY
+    supabase_secret_key: SecretStr = SecretStr(SUPABASE_CLI_SECRET_KEY)
     jwt_audience: str = "authenticated"
     jwt_leeway_s: int = 10
     jwks_cache_s: int = 600
     token_cache_size: int = 10_000
+
+    def public_secrets(self) -> list[str]:
+        """The settings still holding the supabase CLI's published local values, which anyone can sign with."""
+        defaults = {
+            "SUPABASE_JWT_SECRET": (self.supabase_jwt_secret, SUPABASE_CLI_JWT_SECRET),
+            "SUPABASE_SECRET_KEY": (self.supabase_secret_key, SUPABASE_CLI_SECRET_KEY),
+        }
+        return [name for name, (value, public) in defaults.items() if value.get_secret_value() == public]
 
     @property
     def embedded(self) -> bool:

@@ -15,6 +15,7 @@ import msgspec
 from litestar.config.cors import CORSConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from rpc.auth import gateway_authorization
 from rpc.errors import ApiError
 from rpc.settings import Settings
 
@@ -43,6 +44,11 @@ class RequestIds:
 request_ids = RequestIds()
 
 
+def header(scope: Scope, name: bytes) -> str | None:
+    """A request header's first value (`name` in lower case, as ASGI gives names)."""
+    return next((value.decode("latin-1") for key, value in scope["headers"] if key == name), None)
+
+
 def request_context(app: ASGIApp) -> ASGIApp:
     """Tags each request with an id (the caller's `x-request-id` if sane) and times it.
 
@@ -54,7 +60,7 @@ def request_context(app: ASGIApp) -> ASGIApp:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
+        incoming = header(scope, b"x-request-id") or ""
         request_id = incoming if SAFE_REQUEST_ID.match(incoming) else request_ids.next()
         # The path as the client sent it: routing rewrites a mount's `path` (/rest/v1/x -> /x/) in place.
         method = scope["method"]
@@ -257,8 +263,9 @@ class RateLimiter:
 
 def caller_key(verifier: Any, scope: Scope) -> str | None:
     """Who a call counts against: the verified user, else the client address; None for the service role."""
-    authorization = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None)
-    caller = verifier.identify(authorization)
+    caller = verifier.identify(
+        gateway_authorization(header(scope, b"authorization"), header(scope, b"apikey"))
+    )
     if caller is not None and caller.role == "service_role":
         return None
     if caller is not None and caller.user_id:

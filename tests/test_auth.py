@@ -22,7 +22,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from litestar.testing import AsyncTestClient
 
-from rpc.auth import Caller, TokenCache, TokenVerifier
+from rpc.auth import Caller, TokenCache, TokenVerifier, gateway_authorization
+from rpc.errors import ApiError
+from rpc.settings import SUPABASE_CLI_PUBLISHABLE_KEY, SUPABASE_CLI_SECRET_KEY
 from rpc.tokens import api_key
 from tests.support import SECRET, bearer, live_server, make_user, token_for
 
@@ -127,6 +129,64 @@ async def test_roles_beyond_the_api_roles(client, user, role):
 @pytest.mark.parametrize("role", ["anon", "service_role"])
 async def test_api_keys_are_not_users(client, role):
     await refused(client, bearer(api_key(SECRET, role)), 403, "insufficient_role")
+
+
+# The newer API keys (sb_publishable_..., sb_secret_...) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", [SUPABASE_CLI_PUBLISHABLE_KEY, SUPABASE_CLI_SECRET_KEY])
+async def test_the_projects_api_keys_are_not_users_either(client, key):
+    # As supabase-js sends them without a session: in both headers.
+    await refused(client, {"Authorization": f"Bearer {key}", "apikey": key}, 403, "insufficient_role")
+    # Or, as curl users do, in the apikey header alone (the gateway makes it the Authorization).
+    await refused(client, {"apikey": key}, 403, "insufficient_role")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "sb_publishable_" + "x" * 31,
+        SUPABASE_CLI_SECRET_KEY[:-1],
+        SUPABASE_CLI_SECRET_KEY + "x",
+        "sb_",
+    ],
+)
+async def test_other_api_keys_are_refused(client, key):
+    await refused(client, {"Authorization": f"Bearer {key}", "apikey": key}, 401, "invalid_token")
+
+
+async def test_a_users_token_wins_over_the_apikey(client, user):
+    headers = {**bearer(token_for(user)), "apikey": SUPABASE_CLI_PUBLISHABLE_KEY}
+    response = await client.post(WHOAMI, headers=headers)
+    assert response.status_code == 200
+    assert response.json()["id"] == user.id
+
+
+async def test_api_keys_stand_for_their_roles():
+    verifier = TokenVerifier(SECRET, api_keys={"sb_publishable_p": "anon", "sb_secret_s": "service_role"})
+    assert (await verifier.verify("Bearer sb_publishable_p")).role == "anon"
+    assert (await verifier.verify("Bearer sb_secret_s")).role == "service_role"
+    assert verifier.identify("Bearer sb_secret_s").role == "service_role"  # type: ignore[union-attr]
+    assert verifier.identify("Bearer sb_secret_t") is None
+    with pytest.raises(ApiError) as refusal:
+        await TokenVerifier(SECRET).verify("Bearer sb_secret_s")  # a verifier that knows no keys
+    assert refusal.value.code == "invalid_token"
+
+
+@pytest.mark.parametrize(
+    ("authorization", "apikey", "expected"),
+    [
+        ("Bearer user.jwt.token", "sb_publishable_p", "Bearer user.jwt.token"),
+        ("Bearer sb_publishable_p", "sb_publishable_p", "Bearer sb_publishable_p"),
+        ("Bearer sb_publishable_p", "sb_secret_s", "Bearer sb_secret_s"),
+        (None, "legacy.anon.key", "Bearer legacy.anon.key"),
+        (None, None, None),
+        ("Bearer sb_publishable_p", None, "Bearer sb_publishable_p"),
+    ],
+)
+def test_the_authorization_past_the_gateway(authorization, apikey, expected):
+    # What Supabase's gateway (Kong's request-transformer) makes of the two headers.
+    assert gateway_authorization(authorization, apikey) == expected
 
 
 async def test_a_200_kb_header_in_process(client):

@@ -28,6 +28,7 @@ from postgrest.exceptions import APIError
 from supabase import Client, ClientOptions, create_client
 from supabase_functions.errors import FunctionsHttpError
 
+from rpc.settings import SUPABASE_CLI_PUBLISHABLE_KEY, SUPABASE_CLI_SECRET_KEY
 from rpc.tokens import api_key
 from tests.conftest import Database
 from tests.support import (
@@ -723,6 +724,45 @@ def test_rpc_an_exposed_function_answers_anon(api_url):
     # resolve_skills (matching) is granted to anon; an unknown name comes back with nulls.
     result = anon_client(api_url).rpc("resolve_skills", {"names": ["no such skill zq"]}).execute()
     assert result.data == [{"input": "no such skill zq", "skill_id": None, "slug": None, "name": None}]
+
+
+# The newer API keys: a frontend created with sb_publishable_... (or a server with sb_secret_...) ---------
+
+
+def key_client(url: str, key: str, user: User | None = None) -> Client:
+    headers = {"Authorization": f"Bearer {token_for(user)}"} if user else {}
+    return create_client(url, key, options=ClientOptions(headers=headers, httpx_client=HTTP))
+
+
+def test_the_publishable_key_is_anon(api_url, world):
+    client = key_client(api_url, SUPABASE_CLI_PUBLISHABLE_KEY)
+    assert len(client.table("skills").select("slug").limit(3).execute().data) == 3
+    assert refusal(client.table("profiles").select("id")).code == INSUFFICIENT_PRIVILEGE
+    with pytest.raises(FunctionsHttpError) as refused:
+        client.functions.invoke("whoami")
+    assert (refused.value.status, refused.value.message) == (403, "insufficient_role")
+
+
+def test_the_secret_key_is_the_service_role(api_url, world):
+    client = key_client(api_url, SUPABASE_CLI_SECRET_KEY)
+    ids = {row["id"] for row in client.table("profiles").select("id").execute().data}
+    assert {world.me.id, world.zeta_owner.id} <= ids
+
+
+def test_a_signed_in_user_with_the_publishable_key(api_url, world):
+    client = key_client(api_url, SUPABASE_CLI_PUBLISHABLE_KEY, world.owner)
+    assert client.table("user_roles").select("user_id, role").execute().data == [
+        {"user_id": world.owner.id, "role": "employer"}
+    ]
+    assert json.loads(client.functions.invoke("whoami"))["id"] == world.owner.id
+
+
+def test_an_unknown_api_key_is_refused_by_both_apis(api_url):
+    client = key_client(api_url, "sb_publishable_" + "x" * 31)
+    assert refusal(client.table("skills").select("slug")).code == "PGRST301"  # not a JWT, says PostgREST
+    with pytest.raises(FunctionsHttpError) as refused:
+        client.functions.invoke("whoami")
+    assert (refused.value.status, refused.value.message) == (401, "invalid_token")
 
 
 # Functions through the same client ---------------------------------------------------------------------
