@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The supabase CLI's local secret: with it the anon and service_role keys are the ones `supabase start` prints.
 SUPABASE_CLI_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"  # noqa: S105 (public)
 # And its local API keys of the newer kind, which its gateway turns into the anon and service_role keys.
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 SUPABASE_CLI_PUBLISHABLE_KEY = "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"
 SUPABASE_CLI_SECRET_KEY = "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz"  # noqa: S105 (public)
 
@@ -153,7 +157,18 @@ def with_database(dsn: str, database: str) -> str:
 
 
 def is_local_dsn(dsn: str) -> bool:
-    return (urlsplit(dsn).hostname or "localhost") in {"localhost", "127.0.0.1", "::1"}
+    """Whether a DSN (a URL or libpq's key=value form) reaches this machine only: every `host` and
+    `hostaddr` (or PGHOST/PGHOSTADDR, which libpq falls back to) a loopback address or a Unix socket
+    directory (libpq's default when there is no host at all)."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return False
+    hosts = [
+        *(params.get("host") or os.environ.get("PGHOST") or "").split(","),
+        *(params.get("hostaddr") or os.environ.get("PGHOSTADDR") or "").split(","),
+    ]
+    return all(not host or host.startswith("/") or host in LOOPBACK for host in hosts)
 
 
 @lru_cache

@@ -9,7 +9,7 @@ from dotenv import dotenv_values
 from litestar.testing import AsyncTestClient
 
 from app import create_app
-from rpc.settings import Settings
+from rpc.settings import Settings, is_local_dsn
 
 EXAMPLE = Path(__file__).resolve().parent.parent / ".env.example"
 
@@ -44,3 +44,30 @@ async def test_the_app_will_not_serve_a_remote_database_with_public_secrets() ->
     except* RuntimeError as refusal:
         [error] = refusal.exceptions
     assert "SUPABASE_SECRET_KEY still has the supabase CLI's public local value" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("dsn", "local"),
+    [
+        ("postgresql://postgres:postgres@127.0.0.1:54322/postgres", True),
+        ("postgresql://postgres@localhost/postgres", True),
+        ("postgresql://[::1]:5432/postgres", True),
+        ("postgresql:///postgres", True),  # a Unix socket
+        ("host=/var/run/postgresql dbname=postgres", True),
+        ("dbname=postgres", True),
+        ("host=localhost,127.0.0.1 dbname=postgres", True),
+        ("postgresql://postgres:x@db.example.com:5432/postgres", False),
+        ("host=db.example.com user=postgres", False),  # libpq's key=value form
+        ("postgresql://postgres@127.0.0.1,db.example.com/postgres", False),  # any remote host
+        ("host=localhost hostaddr=10.1.2.3 dbname=postgres", False),  # hostaddr is what libpq dials
+        ("not a dsn ===", False),
+    ],
+)
+def test_local_databases_are_recognised_in_every_dsn_form(dsn: str, local: bool) -> None:
+    # It decides what `db reset`, dev tokens and the public secrets are allowed against.
+    assert is_local_dsn(dsn) is local
+
+
+def test_pghost_counts_when_the_dsn_names_no_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGHOST", "db.example.com")
+    assert is_local_dsn("dbname=postgres") is False
