@@ -51,7 +51,9 @@ comment on table private.executive_features is
 alter table private.executive_features enable row level security;  -- no policies: only its owner reads it
 revoke all on private.executive_features from public, anon, authenticated, service_role;
 
--- Recomputes the features of the given executives: open ones get a row, others lose theirs.
+-- Recomputes the features of the given executives: open ones get a row, others lose theirs. A migration
+-- that changes what a held skill earns (private.skill_credit) or how a linear signal is computed must
+-- change this function and the role's side in private.match together, then refresh every executive.
 create function private.refresh_executive_features(executives uuid[])
 returns void
 language sql
