@@ -239,6 +239,22 @@ def test_features_follow_every_change(conn):
         assert after != before, statement  # each change does change someone's features
 
 
+def test_what_features_are_not_made_of_leaves_them_alone(conn):
+    # The worker writes embeddings in bulk; a headline is not a signal: neither rewrites a feature row.
+    skill = make_skill(conn, "audit")
+    user = make_executive(conn, skills={skill: 2})
+    version = "select ctid::text from private.executive_features where executive_id = %s"  # moves on update
+    before = conn.execute(version, (user.id,)).fetchone()
+    conn.execute(
+        "update public.executive_profiles set headline = 'CFO', bio_embedding = %s::extensions.vector"
+        " where user_id = %s",
+        (unit_vector([1.0] * 1536), user.id),
+    )
+    assert conn.execute(version, (user.id,)).fetchone() == before
+    conn.execute("update public.executive_profiles set seniority = 'vp' where user_id = %s", (user.id,))
+    assert conn.execute(version, (user.id,)).fetchone() != before
+
+
 def test_only_open_executives_have_features(conn):
     skill = make_skill(conn, "treasury")
     closed = make_executive(conn, skills={skill: 3}, is_open=False)

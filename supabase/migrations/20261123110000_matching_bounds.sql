@@ -104,63 +104,103 @@ as $$
 $$;
 revoke execute on function private.refresh_executive_features(uuid[]) from public;
 
--- Statement-level triggers: one refresh per statement, so bulk loads stay bulk. A trigger with a
--- transition table serves one event and one of old or new, hence one trigger per event and side.
-create function private.executive_features_changed()
+-- Statement-level triggers: one refresh per statement, so bulk loads stay bulk. A trigger with transition
+-- tables serves one event, hence one per event.
+create function private.executive_profiles_features_changed()
 returns trigger
 language plpgsql
 security definer
 set search_path = ''
 as $$
 begin
-  if tg_table_name = 'executive_profiles' then
-    perform private.refresh_executive_features(array(select c.user_id from changed_rows c));
-  elsif tg_table_name = 'executive_skills' then
-    perform private.refresh_executive_features(array(select distinct c.executive_id from changed_rows c));
+  if tg_op = 'INSERT' then
+    perform private.refresh_executive_features(array(select n.user_id from new_rows n));
   else
-    -- skills: the credits a skill earns involve the skill itself and its parent (before and after).
+    -- Only changes to what features are made of: not a bio, its embedding (the worker's) or a headline.
     perform private.refresh_executive_features(array(
-      select distinct es.executive_id
-      from public.executive_skills es
-      where es.skill_id in (
-        select c.id from changed_rows c
-        union
-        select c.parent_id from changed_rows c where c.parent_id is not null
-      )
+      select n.user_id
+      from new_rows n join old_rows o on o.user_id = n.user_id
+      where (n.is_open, n.seniority, n.industries, n.engagement_types, n.location, n.remote_preference)
+        is distinct from (o.is_open, o.seniority, o.industries, o.engagement_types, o.location, o.remote_preference)
     ));
   end if;
   return null;
 end;
 $$;
-revoke execute on function private.executive_features_changed() from public;
+revoke execute on function private.executive_profiles_features_changed() from public;
 
-create trigger executive_features_on_profile_insert
-  after insert on public.executive_profiles referencing new table as changed_rows
-  for each statement execute function private.executive_features_changed();
-create trigger executive_features_on_profile_update
-  after update on public.executive_profiles referencing new table as changed_rows
-  for each statement execute function private.executive_features_changed();
-create trigger executive_features_on_skill_insert
-  after insert on public.executive_skills referencing new table as changed_rows
-  for each statement execute function private.executive_features_changed();
-create trigger executive_features_on_skill_update_old
-  after update on public.executive_skills referencing old table as changed_rows
-  for each statement execute function private.executive_features_changed();
-create trigger executive_features_on_skill_update_new
-  after update on public.executive_skills referencing new table as changed_rows
-  for each statement execute function private.executive_features_changed();
-create trigger executive_features_on_skill_delete
-  after delete on public.executive_skills referencing old table as changed_rows
-  for each statement execute function private.executive_features_changed();
-create trigger executive_features_on_taxonomy_insert
-  after insert on public.skills referencing new table as changed_rows
-  for each statement execute function private.executive_features_changed();
-create trigger executive_features_on_taxonomy_update_old
-  after update on public.skills referencing old table as changed_rows
-  for each statement execute function private.executive_features_changed();
-create trigger executive_features_on_taxonomy_update_new
-  after update on public.skills referencing new table as changed_rows
-  for each statement execute function private.executive_features_changed();
+create function private.executive_skills_features_changed()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if tg_op = 'INSERT' then
+    perform private.refresh_executive_features(array(select distinct n.executive_id from new_rows n));
+  elsif tg_op = 'DELETE' then
+    perform private.refresh_executive_features(array(select distinct o.executive_id from old_rows o));
+  else
+    perform private.refresh_executive_features(array(
+      select n.executive_id from new_rows n union select o.executive_id from old_rows o
+    ));
+  end if;
+  return null;
+end;
+$$;
+revoke execute on function private.executive_skills_features_changed() from public;
+
+-- What a held skill earns involves the skill itself and its parent: a new skill, or a skill moved to
+-- another parent, changes the features of whoever holds the skill or either parent.
+create function private.skills_features_changed()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  affected bigint[];
+begin
+  if tg_op = 'INSERT' then
+    affected := array(select n.id from new_rows n union select n.parent_id from new_rows n);
+  else
+    affected := array(
+      select x.skill_id
+      from new_rows n
+      join old_rows o on o.id = n.id
+      cross join lateral (values (n.id), (n.parent_id), (o.parent_id)) x (skill_id)
+      where n.parent_id is distinct from o.parent_id
+    );
+  end if;
+  perform private.refresh_executive_features(array(
+    select distinct es.executive_id from public.executive_skills es where es.skill_id = any (affected)
+  ));
+  return null;
+end;
+$$;
+revoke execute on function private.skills_features_changed() from public;
+
+create trigger executive_features_on_insert
+  after insert on public.executive_profiles referencing new table as new_rows
+  for each statement execute function private.executive_profiles_features_changed();
+create trigger executive_features_on_update
+  after update on public.executive_profiles referencing old table as old_rows new table as new_rows
+  for each statement execute function private.executive_profiles_features_changed();
+create trigger executive_features_on_insert
+  after insert on public.executive_skills referencing new table as new_rows
+  for each statement execute function private.executive_skills_features_changed();
+create trigger executive_features_on_update
+  after update on public.executive_skills referencing old table as old_rows new table as new_rows
+  for each statement execute function private.executive_skills_features_changed();
+create trigger executive_features_on_delete
+  after delete on public.executive_skills referencing old table as old_rows
+  for each statement execute function private.executive_skills_features_changed();
+create trigger executive_features_on_insert
+  after insert on public.skills referencing new table as new_rows
+  for each statement execute function private.skills_features_changed();
+create trigger executive_features_on_update
+  after update on public.skills referencing old table as old_rows new table as new_rows
+  for each statement execute function private.skills_features_changed();
 
 select private.refresh_executive_features(array(select e.user_id from public.executive_profiles e));
 
