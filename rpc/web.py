@@ -177,7 +177,7 @@ class LoopBatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
             try:
                 self.stream.write("\n".join(lines) + "\n")
             except Exception:  # as StreamHandler does: report on stderr, never fail the caller
-                self.handleError(logging.makeLogRecord({"msg": f"{len(lines)} log lines were lost"}))
+                self.handleError(logging.makeLogRecord({"msg": f"log lines lost: {len(lines)}"}))
 
 
 def configure_logging(settings: Settings) -> None:

@@ -207,6 +207,22 @@ async def test_log_lines_of_one_loop_iteration_are_written_together_in_order():
     assert stream.getvalue().endswith("last words\n")
 
 
+async def test_a_broken_log_stream_never_fails_the_caller(capsys):
+    class Broken(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError("disk full")
+
+    handler = LoopBatchingHandler(Broken())
+    logger = logging.Logger("broken-stream-test")
+    logger.addHandler(handler)
+    logger.warning("one")
+    logger.warning("two")
+    await asyncio.sleep(0)  # the flush at the end of the iteration fails, and says so on stderr
+    assert "log lines lost: 2" in capsys.readouterr().err
+    await asyncio.to_thread(logger.warning, "three")  # and a thread's line, written at once
+    assert "log lines lost: 1" in capsys.readouterr().err
+
+
 async def test_cross_origin_errors_keep_cors_headers(client):
     response = await client.post("/functions/v1/whoami", headers={"Origin": "http://localhost:3000"})
     assert response.status_code == 401
