@@ -21,7 +21,7 @@ from rpc.jobs import running_worker
 from rpc.matching import MatchingController
 from rpc.rest import rest_gateway
 from rpc.settings import Settings, get_settings, is_local_dsn
-from rpc.web import configure_logging, cors_config, rate_limit, request_context
+from rpc.web import RateLimiter, configure_logging, cors_config, request_context
 
 FUNCTIONS = [IdentityController, MatchingController]
 
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
                 await stack.enter_async_context(running_worker(settings))
             yield
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             HealthController,
             functions_router(FUNCTIONS),
@@ -82,7 +82,6 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         cors_config=cors_config(settings),
-        middleware=[request_context, rate_limit(settings, verifier)],
         openapi_config=OpenAPIConfig(title="Talentbase functions", version="1.0.0", path="/schema"),
         plugins=[TalentbaseCLIPlugin()],
         logging_config=None,
@@ -90,12 +89,18 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
             {
                 "db": db,
                 "verifier": verifier,
+                "limiter": RateLimiter(settings.rate_limit_per_minute),
                 "settings": settings,
                 "postgrest": postgrest,
                 "embedder": Embedder(settings),
             }
         ),
     )
+    # Request ids, Server-Timing and the access log wrap everything Litestar does (routing, CORS, errors)
+    # as the outermost layer, so 404s and preflights get them too. As app middleware they would run inside
+    # each route, where Litestar adds an exception layer of its own around them: 5% of a short function.
+    app.asgi_handler = request_context(app.asgi_handler)
+    return app
 
 
 if __name__ == "__main__":

@@ -21,11 +21,18 @@ from rpc.errors import ApiError
 
 
 async def provide_session(request: Request[Any, Any, Any]) -> Session:
+    """The verified caller's session, counted against their rate limit (a refused token against the
+    client's address, so guessing tokens is limited too)."""
     state = request.app.state
     headers = request.headers
-    caller = await state.verifier.verify(
-        gateway_authorization(headers.get("authorization"), headers.get("apikey"))
-    )
+    try:
+        caller = await state.verifier.verify(
+            gateway_authorization(headers.get("authorization"), headers.get("apikey"))
+        )
+    except ApiError:
+        state.limiter.check(None, request.scope)
+        raise
+    state.limiter.check(caller, request.scope)
     return Session(state.db, caller, request.method, request.scope["path"])
 
 

@@ -15,7 +15,7 @@ import msgspec
 from litestar.config.cors import CORSConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from rpc.auth import gateway_authorization
+from rpc.auth import Caller
 from rpc.errors import ApiError
 from rpc.settings import Settings
 
@@ -260,42 +260,21 @@ class RateLimiter:
             return 0
         return max(1, int((window + 1) * self.window_s - now))
 
-
-def caller_key(verifier: Any, scope: Scope) -> str | None:
-    """Who a call counts against: the verified user, else the client address; None for the service role."""
-    caller = verifier.identify(
-        gateway_authorization(header(scope, b"authorization"), header(scope, b"apikey"))
-    )
-    if caller is not None and caller.role == "service_role":
-        return None
-    if caller is not None and caller.user_id:
-        return f"user:{caller.user_id}"
-    client = scope.get("client")
-    return f"ip:{client[0] if client else 'unknown'}"
-
-
-def rate_limit(settings: Settings, verifier: Any) -> Any:
-    """Middleware limiting /functions/v1 calls per caller; 429 `rate_limited` with Retry-After."""
-    limiter = RateLimiter(settings.rate_limit_per_minute, 60)
-
-    def middleware(app: ASGIApp) -> ASGIApp:
-        async def limited(scope: Scope, receive: Receive, send: Send) -> None:
-            if (
-                scope["type"] == "http"
-                and scope["path"].startswith("/functions/")
-                and scope["method"] != "OPTIONS"
-            ):
-                key = caller_key(verifier, scope)
-                retry_after = limiter.hit(key, time.time()) if key else 0
-                if retry_after:
-                    raise ApiError(
-                        429,
-                        "rate_limited",
-                        f"too many calls: at most {limiter.limit} a minute, try again in {retry_after} s",
-                        {"Retry-After": str(retry_after)},
-                    )
-            await app(scope, receive, send)
-
-        return limited
-
-    return middleware
+    def check(self, caller: Caller | None, scope: Scope) -> None:
+        """Counts a call against the verified user, else the client address (the service role is not
+        limited); 429 `rate_limited` with Retry-After once over the limit."""
+        if caller is not None and caller.role == "service_role":
+            return
+        if caller is not None and caller.user_id:
+            key = f"user:{caller.user_id}"
+        else:
+            client = scope.get("client")
+            key = f"ip:{client[0] if client else 'unknown'}"
+        retry_after = self.hit(key, time.time())
+        if retry_after:
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"too many calls: at most {self.limit} a minute, try again in {retry_after} s",
+                {"Retry-After": str(retry_after)},
+            )

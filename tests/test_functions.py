@@ -223,6 +223,39 @@ async def test_a_broken_log_stream_never_fails_the_caller(capsys):
     assert "log lines lost: 1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "status"),
+    [
+        ("POST", "/functions/v1/no-such-function", {}, 404),
+        ("DELETE", "/functions/v1/whoami", {}, 405),
+        ("POST", "/functions/v1/whoami", {}, 401),
+        ("GET", "/health", {}, 200),
+        (
+            "OPTIONS",
+            "/functions/v1/whoami",
+            {"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"},
+            204,
+        ),
+    ],
+)
+async def test_every_response_has_a_request_id_and_a_log_line(
+    client, access_log, method, path, headers, status
+):
+    # Routing, CORS preflights and errors included: the request context wraps all of Litestar.
+    request_id = f"every-{uuid.uuid4().hex[:8]}"
+    response = await client.request(method, path, headers={**headers, "x-request-id": request_id})
+    assert response.status_code == status
+    assert response.headers["x-request-id"] == request_id
+    assert response.headers["server-timing"].startswith("app;dur=")
+    for _ in range(100):
+        lines = [json.loads(line) for line in access_log.getvalue().splitlines()]
+        if logged := [line for line in lines if line.get("request_id") == request_id]:
+            break
+        await asyncio.sleep(0.01)
+    [line] = logged
+    assert (line["method"], line["path"], line["status"]) == (method, path, status)
+
+
 async def test_cross_origin_errors_keep_cors_headers(client):
     response = await client.post("/functions/v1/whoami", headers={"Origin": "http://localhost:3000"})
     assert response.status_code == 401
@@ -256,6 +289,13 @@ async def test_rate_limit_per_caller_with_retry_after(database, committed):
         } == {403}
         # Health is never throttled.
         assert {(await client.get("/health")).status_code for _ in range(5)} <= {200}
+    # Refused tokens count against the client's address: guessing tokens is throttled too.
+    async with AsyncTestClient(app=create_app(database.settings(rate_limit_per_minute=3))) as client:
+        guesses = [
+            (await client.post("/functions/v1/whoami", headers=bearer(f"guess.{n}.x"))).status_code
+            for n in range(4)
+        ]
+        assert guesses == [401, 401, 401, 429]
 
 
 # Health ---------------------------------------------------------------------------------------------------
