@@ -122,19 +122,6 @@ class TokenVerifier:
             return self._verify(token, await self._jwk(header.get("kid"), alg), alg)
         raise unauthorized(f"tokens signed with {alg!r} are not accepted", "invalid_token")
 
-    def identify(self, authorization: str | None) -> Caller | None:
-        """Best effort, never raising, without network: for rate limits, which run before handlers."""
-        try:
-            token = bearer_token(authorization)
-            caller = self.cache.get(token, time.time())
-            if caller is None and token.startswith(API_KEY_PREFIX):
-                caller = self._api_key(token)
-            elif caller is None and self._header(token).get("alg") == "HS256":
-                caller = self._verify(token, self.secret, "HS256")
-        except ApiError:
-            return None
-        return caller
-
     def _api_key(self, key: str) -> Caller:
         # Compared in constant time: the secret key is a password.
         for known, caller in self.api_keys.items():

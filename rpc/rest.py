@@ -30,7 +30,6 @@ from rpc.auth import gateway_authorization
 from rpc.errors import ApiError
 from rpc.settings import Settings
 from rpc.tokens import api_key
-from rpc.web import header
 
 log = logging.getLogger("rpc.rest")
 
@@ -237,7 +236,8 @@ class RestGateway:
             if name.decode("latin-1") not in HOP_BY_HOP
         ]
         names = {name for name, _ in headers}
-        authorization = gateway_authorization(header(scope, b"authorization"), header(scope, b"apikey"))
+        sent = {name: value for name, value in headers if name in ("authorization", "apikey")}
+        authorization = gateway_authorization(sent.get("authorization"), sent.get("apikey"))
         if authorization is not None:
             # PostgREST knows JWTs only: the project's API keys become the keys of their roles.
             token = authorization.removeprefix("Bearer ")
