@@ -1,4 +1,5 @@
-"""Talentbase: the Litestar app factory, and `python app.py`, the local stack (Supabase without Docker)."""
+"""Talentbase: the composition root. `create_app()` mounts each capability's functions and tasks on the
+platform; `python app.py` runs the local stack (Supabase without Docker)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,29 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
-from rpc.auth import TokenVerifier
-from rpc.cli import TalentbaseCLIPlugin
-from rpc.db import Database
-from rpc.embeddings import Embedder
-from rpc.errors import exception_handlers
-from rpc.functions import DEPENDENCIES, functions_router
-from rpc.health import HealthController
-from rpc.identity import IdentityController
-from rpc.jobs import running_worker
-from rpc.matching import MatchingController
-from rpc.rest import rest_gateway
-from rpc.settings import Settings, get_settings, is_local_dsn
-from rpc.web import RateLimiter, configure_logging, cors_config, request_context
+from rpc import identity, matching
+from rpc.platform.ai import AI
+from rpc.platform.auth import TokenVerifier
+from rpc.platform.capabilities import Capability
+from rpc.platform.cli import TalentbaseCLIPlugin
+from rpc.platform.db import Database
+from rpc.platform.errors import exception_handlers
+from rpc.platform.functions import DEPENDENCIES, functions_router
+from rpc.platform.health import HealthController
+from rpc.platform.jobs import Queue
+from rpc.platform.settings import Settings, get_settings, is_local_dsn
+from rpc.platform.web import RateLimiter, configure_logging, cors_config, request_context
 
-FUNCTIONS = [IdentityController, MatchingController]
+CAPABILITIES: tuple[Capability, ...] = (identity, matching)
+
+
+def cli_plugin(settings: Settings, queue: Queue) -> TalentbaseCLIPlugin:
+    """The project's commands; against a local database, with the local stack's own."""
+    if not is_local_dsn(settings.admin_dsn):
+        return TalentbaseCLIPlugin(queue)
+    from rpc.local import cli, stack
+
+    return TalentbaseCLIPlugin(queue, stack.database, cli.db_commands, cli.commands)
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool | None = None) -> Litestar:
@@ -48,8 +57,14 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
             settings.supabase_secret_key.get_secret_value(): "service_role",
         },
     )
+    queue = Queue(settings, CAPABILITIES)
     with_worker = settings.run_worker if run_worker is None else run_worker
-    gateway, postgrest = rest_gateway(settings) if settings.rest_enabled else (None, None)
+    gateway = postgrest = None
+    if settings.rest_enabled:
+        # The local stack's /rest/v1 and the PostgREST behind it (Supabase's gateway serves it in production).
+        from rpc.local.rest import rest_gateway
+
+        gateway, postgrest = rest_gateway(settings)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -69,13 +84,13 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
                 await gateway.open()
                 stack.push_async_callback(gateway.close)
             if with_worker:
-                await stack.enter_async_context(running_worker(settings))
+                await stack.enter_async_context(queue.running_worker())
             yield
 
     app = Litestar(
         route_handlers=[
             HealthController,
-            functions_router(FUNCTIONS),
+            functions_router([handler for c in CAPABILITIES for handler in c.route_handlers]),
             *([gateway.handler()] if gateway is not None else []),
         ],
         dependencies=DEPENDENCIES,
@@ -83,7 +98,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         exception_handlers=exception_handlers,
         cors_config=cors_config(settings),
         openapi_config=OpenAPIConfig(title="Talentbase functions", version="1.0.0", path="/schema"),
-        plugins=[TalentbaseCLIPlugin()],
+        plugins=[cli_plugin(settings, queue)],
         logging_config=None,
         state=State(
             {
@@ -92,7 +107,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
                 "limiter": RateLimiter(settings.rate_limit_per_minute),
                 "settings": settings,
                 "postgrest": postgrest,
-                "embedder": Embedder(settings),
+                "ai": AI(settings),
+                "queue": queue,
             }
         ),
     )
@@ -104,6 +120,6 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
 
 
 if __name__ == "__main__":
-    from rpc.localstack import main
+    from rpc.local.stack import main
 
-    main()
+    main(create_app)

@@ -34,9 +34,10 @@ def seeded_cluster() -> Iterator[str]:
     """A new embedded cluster, migrated and seeded; yields the `postgres` DSN, removes it all afterwards."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from rpc.embedded import EmbeddedPostgres
-    from rpc.migrations import Runner, bootstrap
-    from rpc.rest import free_port
+        from rpc.local.embedded import EmbeddedPostgres
+    from rpc.local.embedded import bootstrap
+    from rpc.local.rest import free_port
+    from rpc.platform.migrations import Runner
 
     root = Path(tempfile.mkdtemp(prefix="bench-"))
     cluster = EmbeddedPostgres(root, port=free_port())

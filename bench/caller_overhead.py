@@ -73,7 +73,7 @@ def serve(kind: str, port: int, admin_dsn: str, api_dsn: str) -> None:
 
     if kind == "ours":
         from app import create_app
-        from rpc.settings import Settings
+        from rpc.platform.settings import Settings
 
         settings = Settings(
             database_url=admin_dsn,
@@ -91,9 +91,9 @@ def serve(kind: str, port: int, admin_dsn: str, api_dsn: str) -> None:
 
 def main() -> None:
     require_wrk("bench/caller_overhead.py")
-    from rpc.rest import free_port
-    from rpc.settings import SUPABASE_CLI_JWT_SECRET, with_login
-    from rpc.tokens import mint_user_token
+    from rpc.local.rest import free_port
+    from rpc.local.tokens import mint_user_token
+    from rpc.platform.settings import SUPABASE_CLI_JWT_SECRET, with_login
 
     servers: list[subprocess.Popen[bytes]] = []
     with seeded_cluster() as admin_dsn:

