@@ -21,7 +21,7 @@ from rpc.platform.functions import DEPENDENCIES, functions_router
 from rpc.platform.health import HealthController
 from rpc.platform.jobs import Queue
 from rpc.platform.settings import Settings, get_settings, is_local_dsn
-from rpc.platform.web import RateLimiter, configure_logging, cors_config, request_context
+from rpc.platform.web import RateLimiter, configure_logging, cors, request_context
 
 CAPABILITIES: tuple[Capability, ...] = (identity, matching)
 
@@ -96,7 +96,6 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         dependencies=DEPENDENCIES,
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
-        cors_config=cors_config(settings),
         openapi_config=OpenAPIConfig(title="Talentbase functions", version="1.0.0", path="/schema"),
         plugins=[cli_plugin(settings, queue)],
         logging_config=None,
@@ -112,10 +111,11 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
             }
         ),
     )
-    # Request ids, Server-Timing and the access log wrap everything Litestar does (routing, CORS, errors)
+    # Request ids, Server-Timing and the access log wrap everything Litestar does (routing, errors) and CORS
     # as the outermost layer, so 404s and preflights get them too. As app middleware they would run inside
     # each route, where Litestar adds an exception layer of its own around them: 5% of a short function.
-    app.asgi_handler = request_context(app.asgi_handler)
+    # CORS covers every path alike, /rest/v1 too, as Supabase's gateway does.
+    app.asgi_handler = request_context(cors(app.asgi_handler, settings.cors_origins))
     return app
 
 

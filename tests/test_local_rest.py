@@ -3,7 +3,7 @@
 Three parts: the foundation's RLS matrix (profiles, user_roles, companies, company_members) seen through
 `.table()` and `.rpc()` under every kind of caller; an agreement check that the SQL way (`tests.support`
 actors, `set local role` + claims) and real PostgREST give the same rows and the same refusals; and the
-gateway itself (bodies, streaming, errors, Prefer/Range, CORS, the apikey header, PostgREST going down).
+gateway itself (bodies, streaming, errors, Prefer/Range, the apikey header, PostgREST going down).
 
 Data is written as the superuser with autocommit (`committed`) so that PostgREST sees it on its own
 connections. The module's database is shared by its tests, so each test makes its own users and
@@ -1175,29 +1175,6 @@ def test_the_range_header_limits_rows(api_url, world):
     assert counted.status_code == 206
     assert counted.headers["content-range"] == "1-1/3"
     assert [row["id"] for row in counted.json()] == sorted(world.user_ids[:3])[1:2]
-
-
-def test_cors_preflight_and_exposed_headers(api_url):
-    requested = "authorization,apikey,content-type,prefer,range,x-client-info"
-    preflight = httpx.options(
-        f"{api_url}/rest/v1/profiles",
-        headers={
-            "Origin": "http://localhost:3000",
-            "Access-Control-Request-Method": "PATCH",
-            "Access-Control-Request-Headers": requested,
-        },
-    )
-    assert 200 <= preflight.status_code < 300
-    assert preflight.headers["access-control-allow-origin"] == "*"
-    allowed = {h.strip().lower() for h in preflight.headers["access-control-allow-headers"].split(",")}
-    assert set(requested.split(",")) <= allowed
-    assert "PATCH" in preflight.headers["access-control-allow-methods"]
-    # A browser reads Content-Range (supabase-js's counts) only if it is exposed.
-    answer = httpx.get(
-        f"{api_url}/rest/v1/profiles?limit=1", headers=keys({"Origin": "http://localhost:3000"})
-    )
-    assert answer.headers["access-control-allow-origin"] == "*"
-    assert "content-range" in answer.headers["access-control-expose-headers"].split(", ")
 
 
 @pytest.mark.parametrize(

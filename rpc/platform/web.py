@@ -12,7 +12,6 @@ from contextvars import ContextVar
 from typing import Any
 
 import msgspec
-from litestar.config.cors import CORSConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from rpc.platform.auth import Caller
@@ -193,40 +192,106 @@ def configure_logging(settings: Settings) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
-def cors_config(settings: Settings) -> CORSConfig:
-    # What Supabase's gateway answers to supabase-js for functions and /rest/v1: the headers it and
-    # PostgREST read are allowed, and those a client reads (Content-Range for counts, ours) are exposed.
-    return CORSConfig(
-        allow_origins=settings.cors_origins,
-        allow_methods=["*"],
-        allow_headers=[
-            "authorization",
-            "x-client-info",
-            "apikey",
-            "content-type",
-            "x-region",
-            "x-request-id",
-            "accept",
-            "accept-profile",
-            "content-profile",
-            "prefer",
-            "range",
-            "range-unit",
-            "x-upsert",
-        ],
-        expose_headers=[
-            "content-range",
-            "content-location",
-            "location",
-            "preference-applied",
-            "x-request-id",
-            "server-timing",
-            "retry-after",
-            "ratelimit-limit",
-            "ratelimit-remaining",
-        ],
-        max_age=86400,
+# Kong's `cors` plugin, on every service of Supabase's gateway, allows these to every preflight.
+PREFLIGHT_METHODS = b"GET,HEAD,PUT,PATCH,POST,DELETE,OPTIONS,TRACE,CONNECT"
+# What a browser's script may read: PostgREST's own list (Content-Range for supabase-js's counts) and ours.
+EXPOSED_HEADERS = ", ".join(
+    (
+        "content-encoding",
+        "content-location",
+        "content-range",
+        "content-type",
+        "date",
+        "location",
+        "server",
+        "transfer-encoding",
+        "range-unit",
+        "preference-applied",
+        "x-request-id",
+        "server-timing",
+        "retry-after",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "x-supabase-api-version",
     )
+).encode()
+PREFLIGHT_MAX_AGE = b"86400"  # Kong sends none; browsers cap it (Chromium at 2 h): fewer preflights
+
+
+def cors(app: ASGIApp, origins: list[str]) -> ASGIApp:
+    """CORS for every path (functions and the local stack's /rest/v1), as Supabase's gateway answers it.
+
+    A preflight (OPTIONS with Origin and Access-Control-Request-Method) is answered here, 200, allowing
+    whatever headers it asks for: frontends and tracing libraries add their own (sentry-trace, baggage,
+    x-supabase-api-version), and Kong lets them all through. `origins` is CORS_ORIGINS: "*" allows any,
+    else an origin on the list (`*` within an entry matches any run of characters but `/`) is echoed with
+    `Vary: Origin`, and any other gets no CORS header at all, so the browser refuses it.
+
+    Litestar's CORSConfig falls short of this: it answers 204 to any OPTIONS with an Origin, overwrites
+    Vary, and leaves an upstream's own Access-Control-Allow-Origin (PostgREST sends `*`) on a response to
+    an origin not on the list. Here the upstream's Access-Control-* headers are always replaced.
+    """
+    any_origin = "*" in origins
+    allowed = [re.compile(re.escape(entry).replace(r"\*", "[^/]*")) for entry in origins]
+
+    def allow(origin: str) -> list[tuple[bytes, bytes]] | None:
+        if any_origin:
+            return [(b"access-control-allow-origin", b"*")]
+        if any(pattern.fullmatch(origin) for pattern in allowed):
+            return [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin")]
+        return None
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        origin = header(scope, b"origin") if scope["type"] == "http" else None
+        if origin is None:
+            await app(scope, receive, send)
+            return
+        allowed_origin = allow(origin)
+        if scope["method"] == "OPTIONS" and header(scope, b"access-control-request-method") is not None:
+            await preflight(send, origin, allowed_origin, header(scope, b"access-control-request-headers"))
+            return
+        added = (
+            [*allowed_origin, (b"access-control-expose-headers", EXPOSED_HEADERS)] if allowed_origin else []
+        )
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *(
+                        h
+                        for h in message.get("headers", ())
+                        if not h[0].lower().startswith(b"access-control-")
+                    ),
+                    *added,
+                ]
+            await send(message)
+
+        await app(scope, receive, send_with_cors)
+
+    return middleware
+
+
+async def preflight(
+    send: Send, origin: str, allowed_origin: list[tuple[bytes, bytes]] | None, requested: str | None
+) -> None:
+    if allowed_origin is None:
+        status = 403
+        body = msgspec.json.encode(
+            {"error": "origin_not_allowed", "message": f"the origin {origin} is not in CORS_ORIGINS"}
+        )
+        headers = [(b"content-type", b"application/json")]
+    else:
+        status, body = 200, b""
+        headers = [
+            *allowed_origin,
+            (b"access-control-allow-methods", PREFLIGHT_METHODS),
+            (b"access-control-max-age", PREFLIGHT_MAX_AGE),
+        ]
+        if requested is not None:
+            headers.append((b"access-control-allow-headers", requested.encode("latin-1")))
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class RateLimiter:
