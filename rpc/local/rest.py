@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import shutil
 import socket
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from urllib.parse import unquote_to_bytes
 import aiohttp
 import httpx
 from litestar import asgi
+from litestar.exceptions import NotFoundException
 from litestar.handlers import ASGIRouteHandler
 from litestar.types import Receive, Scope, Send
 from yarl import URL
@@ -47,6 +49,42 @@ HOP_BY_HOP = frozenset(
 )
 # uvicorn writes its own; a second copy from PostgREST would repeat them.
 OWN_RESPONSE_HEADERS = HOP_BY_HOP | {"date", "server"}
+PREFIX = b"/rest/v1"
+
+# PostgREST 12 prints its own messages on stderr as "<time>: <text>" with no level name; PGRST_LOG_LEVEL only
+# decides whether they are printed (start-up, retries and fatal errors always, database errors from `error`
+# on, its request log by status). So the level is read from the text, as PostgREST means it.
+PGRST_TIME = re.compile(r"^\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}: ")
+# Its request log, on stdout in Apache's format: at `warn` it prints 4xx and 5xx, at `error` only 5xx.
+PGRST_REQUEST = re.compile(r'\S+ \S+ \S+ \[[^\]]*\] "[^"]*" (\d{3}) ')
+PGRST_INFO = (
+    "Starting PostgREST",
+    "Attempting to connect to the database...",
+    "Connection successful",
+    "Successfully connected to",
+    "Schema cache loaded",
+    "Schema cache queried",
+    "Listening on ",
+    "Admin server listening on",
+    "Listening for notifications on",
+    "Received a ",
+    "Config reloaded",
+)
+# Retries of what it will recover from by itself.
+PGRST_WARNING = ("Attempting to reconnect to the database", "Retrying listening for notifications")
+PGRST_ERROR = (
+    "{",  # its JSON error body: a database or connection error (PGRST000 while it retries)
+    "A fatal error ocurred",
+    "An error ocurred",
+    "Failed ",
+    "Hint: ",
+    "This is probably a bug in PostgREST",
+    "If you are using connection poolers",
+    "Connection poolers in statement mode",
+    "Cannot run in this PostgreSQL version",
+    "Automatic recovery disabled, exiting.",
+    "Could not listen for notifications",
+)
 
 
 def find_postgrest(settings: Settings) -> Path | None:
@@ -59,6 +97,22 @@ def find_postgrest(settings: Settings) -> Path | None:
         return NPM_POSTGREST
     found = shutil.which("postgrest")
     return Path(found) if found else None
+
+
+def postgrest_line(line: str, program: str) -> tuple[int, str]:
+    """The level of one line PostgREST printed, and its text without PostgREST's timestamp."""
+    text = PGRST_TIME.sub("", line, count=1)
+    if request := PGRST_REQUEST.match(text):
+        status = int(request.group(1))
+        return (logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO), text
+    if text.startswith(PGRST_INFO):
+        return logging.INFO, text
+    if text.startswith(PGRST_WARNING):
+        return logging.WARNING, text
+    # "<program>: ..." is GHC's runtime reporting what ended the process (a bad config, a fatal error).
+    if text.startswith((*PGRST_ERROR, f"{program}: ")) or "FATAL:" in text:
+        return logging.ERROR, text
+    return logging.WARNING, text
 
 
 def free_port() -> int:
@@ -75,7 +129,6 @@ class PostgREST:
         self.binary = binary
         self.port = settings.postgrest_port or free_port()
         self.admin_port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         # What Supabase's PostgREST is configured with, minus what needs services we do not run.
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -112,11 +165,11 @@ class PostgREST:
         asyncio.create_task(self._relay_output(process), name="postgrest-output")  # noqa: RUF006 (ends with the process)
         return process
 
-    @staticmethod
-    async def _relay_output(process: asyncio.subprocess.Process) -> None:
+    async def _relay_output(self, process: asyncio.subprocess.Process) -> None:
         assert process.stdout is not None
         async for line in process.stdout:
-            log.warning("postgrest: %s", line.decode(errors="replace").rstrip())
+            level, text = postgrest_line(line.decode(errors="replace").rstrip(), self.binary.name)
+            log.log(level, "postgrest: %s", text)
 
     async def start(self) -> None:
         """Start PostgREST and wait until it answers (or until READY_TIMEOUT_S, logging why not)."""
@@ -218,18 +271,29 @@ class RestGateway:
         return rest
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The raw path keeps the client's percent-encoding (the mount rewrites `path` in place, so only the raw
+        # one still tells `/rest/v1/x` from `/rest/v1x`). Litestar's mount matches any path that merely starts
+        # with `/rest/v1` (`/rest/v1@host/`, `/rest/v10/`): those are not ours.
+        raw_path: bytes = scope.get("raw_path") or b""
+        if raw_path != PREFIX and not raw_path.startswith(PREFIX + b"/"):
+            raise NotFoundException()
         if self._session is None or self.upstream is None:
             raise ApiError(503, "rest_unavailable", HOW_TO_GET_IT)
-        # The raw path keeps the client's percent-encoding; the mount's rewritten path adds a slash.
-        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-        target = self.upstream.url + (raw_path.removeprefix(b"/rest/v1") or b"/").decode("latin-1")
-        if scope["query_string"]:
-            # PostgREST answers invalid UTF-8 in the query with a bare 500: it is the client's mistake.
-            try:
-                unquote_to_bytes(scope["query_string"]).decode()
-            except UnicodeDecodeError:
-                raise ApiError(400, "invalid_query", "the query string is not valid UTF-8") from None
-            target += "?" + scope["query_string"].decode("latin-1")
+        query: bytes = scope["query_string"]
+        # PostgREST answers invalid UTF-8 in the query with a bare 500: it is the client's mistake.
+        try:
+            unquote_to_bytes(query).decode()
+        except UnicodeDecodeError:
+            raise ApiError(400, "invalid_query", "the query string is not valid UTF-8") from None
+        # Built from parts, never parsed from a string: nothing the client sends can become the authority.
+        target = URL.build(
+            scheme="http",
+            host="127.0.0.1",
+            port=self.upstream.port,
+            path=(raw_path.removeprefix(PREFIX) or b"/").decode("latin-1"),
+            query_string=query.decode("latin-1"),
+            encoded=True,
+        )
         headers = [
             (name.decode("latin-1"), value.decode("latin-1"))
             for name, value in scope["headers"]
@@ -252,7 +316,7 @@ class RestGateway:
         try:
             response = await self._session.request(
                 scope["method"],
-                URL(target, encoded=True),
+                target,
                 headers=headers,
                 data=request_body(receive) if has_body else None,
                 allow_redirects=False,
