@@ -38,9 +38,10 @@ from (values
 ) as r (user_id, role)
 on conflict do nothing;
 
-insert into public.companies (id, name, slug, website, created_by)
+-- Acme is verified (by the demo admin), so its people can match executives and request introductions.
+insert into public.companies (id, name, slug, website, created_by, verified_at, verified_by)
 values ('00000000-0000-4000-9000-000000000001', 'Acme Robotics', 'acme-robotics', 'https://acme.example.com',
-        '00000000-0000-4000-8000-000000000004')
+        '00000000-0000-4000-8000-000000000004', now(), '00000000-0000-4000-8000-000000000001')
 on conflict (id) do nothing;
 
 insert into public.company_members (company_id, user_id, role, invited_by)

@@ -77,12 +77,15 @@ def make_user(
     return User(user_id, email, user_claims(row, issuer="http://127.0.0.1:54321/auth/v1", expires_in=3600))
 
 
-def make_company(conn: psycopg.Connection, owner: User | None, *, name: str | None = None) -> Company:
-    """A company created by `owner` (who becomes its owner member through the trigger)."""
+def make_company(
+    conn: psycopg.Connection, owner: User | None, *, name: str | None = None, verified: bool = False
+) -> Company:
+    """A company created by `owner` (who becomes its owner member through the trigger), verified by a
+    platform admin if asked (only verified companies match and see executives)."""
     name = name or f"Company {uuid.uuid4().hex[:6]}"
     row = conn.execute(
-        "insert into public.companies (name, created_by) values (%s, %s) returning id",
-        (name, owner.id if owner else None),
+        "insert into public.companies (name, created_by, verified_at) values (%s, %s, %s) returning id",
+        (name, owner.id if owner else None, "now" if verified else None),
     ).fetchone()
     assert row is not None
     return Company(str(row[0]), name)

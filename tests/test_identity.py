@@ -481,7 +481,7 @@ def test_company_members_members_see_their_teammates_only(conn, world, who, sees
     assert {(row["company_id"], row["user_id"], row["role"]) for row in rows} == expected
 
 
-# company_members: adding members ----------------------------------------------------------------------
+# company_members: nobody is added, people join by accepting an invitation ---------------------------------
 
 JOIN: LiteralString = (
     "insert into public.company_members (company_id, user_id, role) values (%s, %s, %s) returning *"
@@ -489,56 +489,304 @@ JOIN: LiteralString = (
 
 
 @pytest.mark.parametrize("role", COMPANY_ROLES)
-@pytest.mark.parametrize("who", ["stranger", "platform_admin", "zeta_owner"])
-def test_company_members_nobody_joins_uninvited(conn, world, who, role):
-    actor(conn, world, who).refused(
-        JOIN, (world.acme.id, getattr(world, who).id, role), sqlstate=INSUFFICIENT_PRIVILEGE
-    )
+@pytest.mark.parametrize(
+    "who", ["owner", "admin", "recruiter", "interviewer", "stranger", "platform_admin", "zeta_owner"]
+)
+def test_company_members_nobody_adds_anyone_directly(conn, world, who, role):
+    # Not even owners: an invitation the invitee accepts is the only way in (no insert grant at all).
+    for target in (world.stranger, getattr(world, who)):
+        actor(conn, world, who).refused(
+            JOIN, (world.acme.id, target.id, role), sqlstate=INSUFFICIENT_PRIVILEGE
+        )
+    assert member_role(conn, world.acme, world.stranger) is None
 
 
 @pytest.mark.parametrize("who", ["owner", "admin"])
 def test_company_members_rights_in_one_company_do_not_open_another(conn, world, who):
     user = actor(conn, world, who)
-    for target in (getattr(world, who), world.stranger):
-        user.refused(JOIN, (world.zeta.id, target.id, "admin"), sqlstate=INSUFFICIENT_PRIVILEGE)
-    # Moving one's own membership row over to the other company is no way in either.
+    # Moving one's own membership row over to the other company is no way in.
     user.refused(
         "update public.company_members set company_id = %s where user_id = %s",
         (world.zeta.id, getattr(world, who).id),
         sqlstate=INSUFFICIENT_PRIVILEGE,
     )
+    user.refused(INVITE, (world.zeta.id, "someone@example.com", "admin"), sqlstate=INSUFFICIENT_PRIVILEGE)
     assert member_role(conn, world.zeta, getattr(world, who)) is None
 
 
-@pytest.mark.parametrize("who", ["recruiter", "interviewer"])
-def test_company_members_recruiters_and_interviewers_add_nobody(conn, world, who):
-    for role in COMPANY_ROLES:
-        actor(conn, world, who).refused(
-            JOIN, (world.acme.id, world.stranger.id, role), sqlstate=INSUFFICIENT_PRIVILEGE
-        )
+# company_invitations ----------------------------------------------------------------------------------------
+
+INVITE: LiteralString = (
+    "insert into public.company_invitations (company_id, email, role) values (%s, %s, %s)"
+    " returning id::text, company_id::text, email, role::text, invited_by::text, expires_at > now() as live"
+)
+ACCEPT: LiteralString = (
+    "select company_id::text, user_id::text, role::text from public.accept_company_invitation(%s)"
+)
+PT404 = "PT404"  # PostgREST answers 404
+
+
+def invite(conn: psycopg.Connection, world: World, email: str, role: str, who: str = "owner") -> str:
+    """An invitation made by `who`; returns the token the email carries (read from the outbox)."""
+    row = actor(conn, world, who).one(INVITE, (world.acme.id, email, role))
+    return value(
+        conn,
+        "select context ->> 'token' from private.outbox where idempotency_key = %s",
+        (f"company_invitation:{row['id']}",),
+    )
 
 
 @pytest.mark.parametrize("role", ["admin", "recruiter", "interviewer"])
 @pytest.mark.parametrize("who", ["owner", "admin"])
-def test_company_members_owners_and_admins_add_members(conn, world, who, role):
-    row = actor(conn, world, who).one(JOIN, (world.acme.id, world.stranger.id, role))
+def test_invitations_owners_and_admins_invite(conn, world, who, role):
+    row = actor(conn, world, who).one(INVITE, (world.acme.id, "  New.Person@Example.com ", role))
     assert row["role"] == role
-    assert str(row["invited_by"]) == getattr(world, who).id
+    assert row["email"] == "new.person@example.com"
+    assert row["invited_by"] == getattr(world, who).id
+    assert row["live"] is True
+    outbox = conn.execute(
+        "select template, recipient, context from private.outbox where idempotency_key = %s",
+        (f"company_invitation:{row['id']}",),
+    ).fetchone()
+    assert outbox is not None
+    template, recipient, context = outbox
+    assert (template, recipient) == ("company_invitation", "new.person@example.com")
+    assert context["company_name"] == "Acme"
+    assert len(context["token"]) == 64
 
 
-def test_company_members_only_owners_add_owners(conn, world):
+def test_invitations_only_owners_invite_owners(conn, world):
     as_user(conn, world.admin).refused(
-        JOIN, (world.acme.id, world.stranger.id, "owner"), sqlstate=INSUFFICIENT_PRIVILEGE
+        INVITE, (world.acme.id, "boss@example.com", "owner"), sqlstate=INSUFFICIENT_PRIVILEGE
     )
+    assert (
+        as_user(conn, world.owner).one(INVITE, (world.acme.id, "boss@example.com", "owner"))["role"]
+        == "owner"
+    )
+
+
+@pytest.mark.parametrize("who", ["recruiter", "interviewer", "stranger", "platform_admin", "zeta_owner"])
+def test_invitations_nobody_else_invites(conn, world, who):
+    for role in COMPANY_ROLES:
+        actor(conn, world, who).refused(
+            INVITE, (world.acme.id, "x@example.com", role), sqlstate=INSUFFICIENT_PRIVILEGE
+        )
+    assert value(conn, "select count(*) from public.company_invitations") == 0
+
+
+def test_invitations_anon_can_do_nothing(conn, world):
+    invite(conn, world, "someone@example.com", "recruiter")
+    anon = as_anon(conn)
+    for statement in (
+        "select * from public.company_invitations",
+        "insert into public.company_invitations (company_id, email, role) select id, 'a@b.co', 'owner'"
+        " from public.companies limit 1",
+        "delete from public.company_invitations",
+        "select * from public.company_invitation('x')",
+        "select * from public.accept_company_invitation('x')",
+        "select public.decline_company_invitation('x')",
+        "select * from public.set_company_verified(gen_random_uuid(), true)",
+    ):
+        anon.refused(statement, sqlstate=INSUFFICIENT_PRIVILEGE)
+
+
+def test_invitations_inviter_token_and_times_cannot_be_forged(conn, world):
+    owner = as_user(conn, world.owner)
+    for column, forged in (
+        ("invited_by", world.zeta_owner.id),
+        ("id", "00000000-0000-4000-8000-000000000000"),
+        ("expires_at", "2999-01-01"),
+        ("created_at", "2000-01-01"),
+    ):
+        owner.refused(
+            f"insert into public.company_invitations (company_id, email, role, {column}) values (%s, 'a@b.co', 'admin', %s)",  # noqa: S608 (column names from this test)
+            (world.acme.id, forged),
+            sqlstate=INSUFFICIENT_PRIVILEGE,
+        )
+    token = invite(conn, world, "a@b.co", "admin")
+    # The token is in the email only: its hash and the outbox are out of every API role's reach.
+    for statement in ("select * from private.company_invitation_tokens", "select * from private.outbox"):
+        owner.refused(statement, sqlstate=INSUFFICIENT_PRIVILEGE)
+    owner.refused("update public.company_invitations set role = 'owner'", sqlstate=INSUFFICIENT_PRIVILEGE)
+    readable = owner.rows("select * from public.company_invitations")
+    assert len(readable) == 1
+    assert token not in str(readable)
+
+
+@pytest.mark.parametrize(
+    ("who", "sees"),
+    [
+        ("owner", True),
+        ("admin", True),
+        ("platform_admin", True),
+        ("recruiter", False),
+        ("interviewer", False),
+        ("stranger", False),
+        ("zeta_owner", False),
+    ],
+)
+def test_invitations_owners_admins_and_platform_admins_see_them(conn, world, who, sees):
+    invite(conn, world, "someone@example.com", "recruiter")
+    rows = actor(conn, world, who).rows("select email from public.company_invitations")
+    assert [row["email"] for row in rows] == (["someone@example.com"] if sees else [])
+
+
+def test_invitations_an_invitee_accepts_with_the_token(conn, world):
+    token = invite(conn, world, "stranger@example.com", "recruiter", who="admin")
+    stranger = as_user(conn, world.stranger)
+    [shown] = stranger.rows(
+        "select company_name, role::text, inviter_name, expires_at > now() as live from public.company_invitation(%s)",
+        (token,),
+    )
+    assert shown == {"company_name": "Acme", "role": "recruiter", "inviter_name": "Acme Admin", "live": True}
+    joined = stranger.one(ACCEPT, (token,))
+    assert joined == {"company_id": world.acme.id, "user_id": world.stranger.id, "role": "recruiter"}
+    assert member_role(conn, world.acme, world.stranger) == "recruiter"
+    assert (
+        value(
+            conn,
+            "select invited_by::text from public.company_members where user_id = %s",
+            (world.stranger.id,),
+        )
+        == world.admin.id
+    )
+    # Used up: the same link works once.
+    assert value(conn, "select count(*) from public.company_invitations") == 0
+    stranger.refused(ACCEPT, (token,), sqlstate=PT404)
+    assert stranger.rows("select * from public.company_invitation(%s)", (token,)) == []
+
+
+def test_invitations_whoever_holds_the_token_joins_as_themselves(conn, world):
+    # The token is the proof of the email; the invitee may sign in with another address.
+    token = invite(conn, world, "work-address@example.com", "interviewer")
+    joined = as_user(conn, world.me).one(ACCEPT, (token,))
+    assert joined["user_id"] == world.me.id
+    assert member_role(conn, world.acme, world.me) == "interviewer"
+
+
+@pytest.mark.parametrize("token", ["", "wrong", "0" * 64])
+def test_invitations_a_wrong_token_is_refused_alike(conn, world, token):
+    invite(conn, world, "stranger@example.com", "admin")
+    stranger = as_user(conn, world.stranger)
+    stranger.refused(ACCEPT, (token,), sqlstate=PT404)
+    stranger.refused("select public.decline_company_invitation(%s)", (token,), sqlstate=PT404)
+    assert stranger.rows("select * from public.company_invitation(%s)", (token,)) == []
     assert member_role(conn, world.acme, world.stranger) is None
-    row = as_user(conn, world.owner).one(JOIN, (world.acme.id, world.stranger.id, "owner"))
-    assert row["role"] == "owner"
 
 
-def test_company_members_invited_by_cannot_be_forged(conn, world):
+def test_invitations_an_expired_invitation_is_refused_and_can_be_renewed(conn, world):
+    token = invite(conn, world, "stranger@example.com", "admin")
+    conn.execute("update public.company_invitations set expires_at = now() - interval '1 second'")
+    stranger = as_user(conn, world.stranger)
+    stranger.refused(ACCEPT, (token,), sqlstate=PT404)
+    assert stranger.rows("select * from public.company_invitation(%s)", (token,)) == []
+    # Inviting the same address again replaces the expired invitation.
+    fresh = invite(conn, world, "Stranger@example.com", "admin")
+    assert value(conn, "select count(*) from public.company_invitations") == 1
+    assert stranger.one(ACCEPT, (fresh,))["role"] == "admin"
+
+
+def test_invitations_one_waiting_invitation_per_address(conn, world):
+    invite(conn, world, "stranger@example.com", "admin")
     as_user(conn, world.owner).refused(
-        "insert into public.company_members (company_id, user_id, role, invited_by) values (%s, %s, 'admin', %s)",
-        (world.acme.id, world.stranger.id, world.zeta_owner.id),
+        INVITE, (world.acme.id, "STRANGER@example.com", "recruiter"), sqlstate="23505"
+    )
+
+
+def test_invitations_a_company_has_a_limit_of_waiting_invitations(conn, world):
+    conn.execute("update private.config set value = '2' where key = 'company_pending_invitations_limit'")
+    invite(conn, world, "one@example.com", "admin")
+    invite(conn, world, "two@example.com", "admin")
+    error = as_user(conn, world.owner).refused(
+        INVITE, (world.acme.id, "three@example.com", "admin"), sqlstate=CHECK_VIOLATION
+    )
+    assert "2 invitations waiting" in str(error)
+    as_user(conn, world.owner).count("delete from public.company_invitations where email = 'one@example.com'")
+    assert invite(conn, world, "three@example.com", "admin")
+
+
+def test_invitations_declining_uses_the_invitation_up(conn, world):
+    token = invite(conn, world, "stranger@example.com", "admin")
+    stranger = as_user(conn, world.stranger)
+    stranger.rows("select public.decline_company_invitation(%s)", (token,))
+    assert value(conn, "select count(*) from public.company_invitations") == 0
+    assert member_role(conn, world.acme, world.stranger) is None
+    stranger.refused(ACCEPT, (token,), sqlstate=PT404)
+
+
+def test_invitations_a_member_accepting_again_is_told_so(conn, world):
+    token = invite(conn, world, "recruiter@example.com", "admin")
+    error = as_user(conn, world.recruiter).refused(ACCEPT, (token,), sqlstate="23505")
+    assert "already a member" in str(error)
+    assert member_role(conn, world.acme, world.recruiter) == "recruiter"  # not promoted by the back door
+
+
+@pytest.mark.parametrize(
+    ("who", "target", "revoked"),
+    [
+        ("owner", "admin", True),
+        ("owner", "owner", True),
+        ("admin", "admin", True),
+        ("admin", "owner", False),
+        ("recruiter", "admin", False),
+        ("stranger", "admin", False),
+        ("platform_admin", "admin", False),
+    ],
+)
+def test_invitations_owners_and_admins_revoke_them(conn, world, who, target, revoked):
+    invite(conn, world, "someone@example.com", target)
+    assert actor(conn, world, who).count("delete from public.company_invitations") == (1 if revoked else 0)
+    assert value(conn, "select count(*) from public.company_invitations") == (0 if revoked else 1)
+
+
+def test_invitations_go_with_their_company(conn, world):
+    invite(conn, world, "someone@example.com", "admin")
+    as_user(conn, world.owner).count("delete from public.companies where id = %s", (world.acme.id,))
+    assert value(conn, "select count(*) from public.company_invitations") == 0
+
+
+# companies: verification by platform admins --------------------------------------------------------------
+
+VERIFY: LiteralString = (
+    "select id::text, verified_at is not null as verified, verified_by::text"
+    " from public.set_company_verified(%s, %s)"
+)
+
+
+def test_verification_platform_admins_verify_and_withdraw(conn, world):
+    admin = as_user(conn, world.platform_admin)
+    row = admin.one(VERIFY, (world.acme.id, True))
+    assert row == {"id": world.acme.id, "verified": True, "verified_by": world.platform_admin.id}
+    first = value(conn, "select verified_at from public.companies where id = %s", (world.acme.id,))
+    assert admin.one(VERIFY, (world.acme.id, True))["verified"] is True
+    assert value(conn, "select verified_at from public.companies where id = %s", (world.acme.id,)) == first
+    assert admin.one(VERIFY, (world.acme.id, False)) == {
+        "id": world.acme.id,
+        "verified": False,
+        "verified_by": None,
+    }
+    admin.refused(VERIFY, (world.acme.id, None), sqlstate="22023")
+    admin.refused(VERIFY, ("00000000-0000-0000-0000-000000000000", True), sqlstate=PT404)
+
+
+@pytest.mark.parametrize("who", ["owner", "admin", "recruiter", "stranger", "zeta_owner", "me"])
+def test_verification_nobody_else_verifies(conn, world, who):
+    actor(conn, world, who).refused(VERIFY, (world.acme.id, True), sqlstate=INSUFFICIENT_PRIVILEGE)
+    # Nor with a plain update: verified_at and verified_by are not theirs to write.
+    actor(conn, world, who).refused(
+        "update public.companies set verified_at = now() where id = %s",
+        (world.acme.id,),
+        sqlstate=INSUFFICIENT_PRIVILEGE,
+    )
+    assert value(conn, "select verified_at from public.companies where id = %s", (world.acme.id,)) is None
+
+
+def test_verification_a_new_company_starts_unverified(conn, world):
+    owner = as_user(conn, world.me)
+    row = owner.one("insert into public.companies (name) values ('Fresh') returning verified_at, verified_by")
+    assert row == {"verified_at": None, "verified_by": None}
+    owner.refused(
+        "insert into public.companies (name, verified_at) values ('Forged', now())",
         sqlstate=INSUFFICIENT_PRIVILEGE,
     )
 
@@ -732,7 +980,13 @@ def test_signed_in_users_execute_only_the_policy_helpers_in_private(conn):
         "executive_visible_to_employer",
         "executive_contact_shared",
         "role_visible",
-        "respond_to_introduction",  # the one way an introduction changes status (checks the caller itself)
+        "is_verified_company",
+        "can_request_introduction",
+        # Each the one way something changes, checking the caller itself:
+        "respond_to_introduction",  # an introduction's status
+        "set_company_verified",  # a company's verification (platform admins)
+        "company_invitation",  # an invitation's details, for whoever holds its token
+        "answer_company_invitation",  # membership, for whoever holds an invitation's token
     }
     assert not any(anon for _, _, anon in rows)
     assert value(conn, "select has_schema_privilege('anon', 'private', 'usage')") is False

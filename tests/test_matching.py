@@ -16,8 +16,11 @@ Two parts:
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, LiteralString
 
@@ -80,8 +83,8 @@ def set_config(conn: psycopg.Connection, key: str, setting: Any) -> None:
 
 @dataclass
 class World:
-    """Acme (four members, one per company role) and Zeta (its owner), three executives, a stranger and a
-    platform admin. Acme has an open, a draft and a closed role, Zeta an open and a draft one. The executive
+    """Acme (four members, one per company role; verified by a platform admin) and Zeta (its owner; not
+    verified: anyone who signs up can make one), three executives, a stranger and a platform admin. Acme has an open, a draft and a closed role, Zeta an open and a draft one. The executive
     is matched to Acme's open and draft roles and was asked for an introduction by Acme's recruiter; the
     other executive is matched to Zeta's draft and was asked by Zeta; the closed executive (is_open = false)
     is matched to nothing. The executive and Acme's owner have each left feedback."""
@@ -133,7 +136,7 @@ def build_world(conn: psycopg.Connection) -> World:
     }
     for name in ("executive", "other_executive", "closed_executive"):
         add_contacts(conn, users[name])
-    acme = make_company(conn, users["owner"], name="Acme")
+    acme = make_company(conn, users["owner"], name="Acme", verified=True)
     for role in ("admin", "recruiter", "interviewer"):
         users[role] = make_user(conn)
         add_member(conn, acme, users[role], role)
@@ -205,7 +208,8 @@ def expect(default: Any, **outcomes: Any) -> dict[str, Any]:
 # Reads: what each actor sees ----------------------------------------------------------------------------
 
 ALL_EXECUTIVES = {"executive", "other_executive", "closed_executive"}
-# Executives are seen by themselves, admins, and companies that matched or were introduced to them.
+# Executives are seen by themselves, admins, and verified companies that matched or were introduced to them:
+# Zeta matched and asked for the other executive, but nobody verified Zeta.
 PROFILE_VIEW = expect(
     set(),
     anon=REFUSED,
@@ -215,7 +219,6 @@ PROFILE_VIEW = expect(
     admin={"executive"},
     recruiter={"executive"},
     interviewer={"executive"},
-    zeta_owner={"other_executive"},
     platform_admin=ALL_EXECUTIVES,
     service=ALL_EXECUTIVES,
 )
@@ -240,13 +243,13 @@ ROLE_VIEW = expect(
     service=ALL_ROLES,
 )
 ALL_MATCHES = {"acme_open/executive", "acme_draft/executive", "zeta_draft/other_executive"}
-# A company sees its roles' matches (drafts too); an executive theirs on roles they may see (open ones).
+# A verified company sees its roles' matches (drafts too); an executive theirs on roles they may see (open
+# ones). Zeta is not verified: its stored match shows it nothing.
 MATCH_VIEW = expect(
     set(),
     anon=REFUSED,
     executive={"acme_open/executive"},
     **{who: {"acme_open/executive", "acme_draft/executive"} for who in COMPANY_ROLES},
-    zeta_owner={"zeta_draft/other_executive"},
     platform_admin=ALL_MATCHES,
     service=ALL_MATCHES,
 )
@@ -464,7 +467,7 @@ WRITES: list[Write] = [
         "update public.role_postings set title = 'Renamed role' where id = %(acme_draft)s",
         MANAGERS_ONLY,
     ),
-    # Deleting a role takes its matches and introductions with it: owners and admins only.
+    # Deleting a role (one without introductions) takes its matches with it: owners and admins only.
     Write(
         "role_postings",
         "delete",
@@ -644,12 +647,20 @@ def test_closing_a_profile_withdraws_it_from_the_stored_matches(conn, world):
     assert (
         value(conn, "select count(*) from public.matches where executive_id = %s", (world.executive.id,)) == 0
     )
-    # Acme still sees the executive it was introduced to; a company that had only matched them does not.
+    # Closed, the profile is hidden from Acme, which matched and asked (and so from companies whose request
+    # was declined or expired); only a company whose introduction was accepted keeps seeing it.
     recruiter = as_user(conn, world.recruiter)
     query: LiteralString = "select 1 from public.executive_profiles where user_id = %s"
-    assert recruiter.rows(query, (world.executive.id,)) != []
-    conn.execute("delete from public.introductions where id = %s", (world.ids["acme_intro"],))
     assert recruiter.rows(query, (world.executive.id,)) == []
+    for status in ("declined", "expired", "requested"):
+        conn.execute(
+            "update public.introductions set status = %s where id = %s", (status, world.ids["acme_intro"])
+        )
+        assert recruiter.rows(query, (world.executive.id,)) == [], status
+    conn.execute(
+        "update public.introductions set status = 'accepted' where id = %s", (world.ids["acme_intro"],)
+    )
+    assert recruiter.rows(query, (world.executive.id,)) != []
     # Other changes keep the matches.
     as_user(conn, world.other_executive).rows(
         "update public.executive_profiles set headline = 'Still here' where user_id = auth.uid()"
@@ -681,6 +692,9 @@ def test_an_acceptance_shares_contact_details_with_the_requesting_company_only(c
         "update public.introductions set status = 'accepted' where id = %s", (world.ids["zeta_intro"],)
     )
     query: LiteralString = "select user_id::text from public.executive_contacts where user_id = %s"
+    # While Zeta is not verified, not even an accepted introduction shows it anything.
+    assert actor(conn, world, "zeta_owner").rows(query, (world.other_executive.id,)) == []
+    conn.execute("update public.companies set verified_at = now() where id = %s", (world.zeta.id,))
     assert actor(conn, world, "zeta_owner").rows(query, (world.other_executive.id,)) != []
     for who in COMPANY_ROLES:
         assert actor(conn, world, who).rows(query, (world.other_executive.id,)) == [], who
@@ -1243,9 +1257,13 @@ def test_requests_only_for_open_roles_and_open_matched_executives(conn, world, r
     )
 
 
-def test_one_open_request_per_role_and_executive(conn, world):
+def test_one_open_request_per_company_and_executive(conn, world):
     owner = as_user(conn, world.owner)
     owner.refused(REQUEST, (world.ids["acme_open"], world.executive.id), sqlstate=UNIQUE_VIOLATION)
+    # A new role does not escape the rule: the company already asked this executive.
+    another = make_role(conn, world.acme, wants={world.finance: True})
+    error = owner.refused(REQUEST, (another, world.executive.id), sqlstate=UNIQUE_VIOLATION)
+    assert "already has an open introduction request" in str(error)
     # Once answered (or expired), the company may ask again.
     as_user(conn, world.executive).rows(
         "select public.respond_to_introduction(%s, false)", (world.ids["acme_intro"],)
@@ -1277,12 +1295,127 @@ def test_a_company_makes_at_most_its_daily_limit_of_requests(conn, world):
     error = owner.refused(REQUEST, (world.ids["acme_open"], newcomers[1].id), sqlstate=CHECK_VIOLATION)
     assert "2 introduction requests for today" in str(error)
     # Another company has its own allowance, and yesterday's requests do not count.
+    conn.execute("update public.companies set verified_at = now() where id = %s", (world.zeta.id,))
+    conn.execute(
+        "update public.introductions set status = 'declined' where id = %s", (world.ids["zeta_intro"],)
+    )
     as_user(conn, world.zeta_owner).rows(REQUEST, (world.ids["zeta_open"], newcomers[1].id))
     conn.execute(
-        "update public.introductions set created_at = now() - interval '1 day' where company_id = %s",
+        "update private.introduction_requests_per_day set day = day - 1 where company_id = %s",
         (world.acme.id,),
     )
     assert owner.one(REQUEST, (world.ids["acme_open"], newcomers[2].id))["status"] == "requested"
+
+
+@pytest.mark.parametrize(
+    "undo",
+    [
+        pytest.param(
+            "delete from public.introductions where company_id = %(acme)s", id="introductions-deleted"
+        ),
+        pytest.param(
+            "delete from public.executive_profiles where user_id = %(newcomer)s", id="profile-deleted"
+        ),
+        pytest.param("delete from public.role_postings where id = %(role)s", id="role-deleted"),
+    ],
+)
+def test_deleting_things_gives_no_requests_back(conn, world, undo):
+    set_config(conn, "introduction_daily_limit", 2)
+    role = make_role(conn, world.acme, wants={world.finance: True})
+    newcomer, later = (make_executive(conn, skills={world.finance: 3}) for _ in range(2))
+    for executive in (newcomer, later):
+        add_match(conn, role, executive)
+    owner = as_user(conn, world.owner)
+    owner.rows(REQUEST, (role, newcomer.id))  # the second today, after the world's
+    try:
+        conn.execute("savepoint undo")
+        conn.execute(undo, {**world.ids, "newcomer": newcomer.id, "role": role})
+    except psycopg.errors.ForeignKeyViolation:
+        conn.execute("rollback to savepoint undo")  # a role with introductions stays: see below
+    error = owner.refused(REQUEST, (role, later.id), sqlstate=CHECK_VIOLATION)
+    assert "2 introduction requests for today" in str(error)
+
+
+@pytest.mark.parametrize("who", ["owner", "admin"])
+def test_a_role_with_introductions_is_closed_not_deleted(conn, world, who):
+    user = as_user(conn, getattr(world, who))
+    error = user.refused(
+        "delete from public.role_postings where id = %s", (world.ids["acme_open"],), sqlstate="23503"
+    )
+    assert "close it instead" in str(error)
+    assert (
+        user.count(
+            "update public.role_postings set status = 'closed' where id = %s", (world.ids["acme_open"],)
+        )
+        == 1
+    )
+    # A role without introductions goes, and deleting the whole company still takes everything with it.
+    assert user.count("delete from public.role_postings where id = %s", (world.ids["acme_draft"],)) == 1
+    as_user(conn, world.owner).count("delete from public.companies where id = %s", (world.acme.id,))
+    assert (
+        value(conn, "select count(*) from public.introductions where company_id = %s", (world.acme.id,)) == 0
+    )
+
+
+@pytest.mark.parametrize("role", ["acme_draft", "acme_open", "no_such_role"])
+@pytest.mark.parametrize("who", ["stranger", "zeta_owner", "interviewer", "executive", "platform_admin"])
+def test_a_refused_request_tells_a_stranger_nothing(conn, world, role, who):
+    # Acme has made its one request of the day: its own people hear that, nobody else.
+    set_config(conn, "introduction_daily_limit", 1)
+    add_match(conn, world.ids["acme_open"], world.other_executive)
+    role_id = world.ids.get(role, str(uuid.uuid4()))
+    error = actor(conn, world, who).refused(
+        REQUEST, (role_id, world.other_executive.id), sqlstate=INSUFFICIENT_PRIVILEGE
+    )
+    assert "may not ask for this introduction" in str(error)
+    as_user(conn, world.owner).refused(
+        REQUEST, (world.ids["acme_open"], world.other_executive.id), sqlstate=CHECK_VIOLATION
+    )
+
+
+def test_an_unverified_company_may_not_ask_for_introductions(conn, world):
+    conn.execute(
+        "update public.introductions set status = 'declined' where id = %s", (world.ids["zeta_intro"],)
+    )
+    add_match(conn, world.ids["zeta_open"], world.other_executive)
+    zeta = as_user(conn, world.zeta_owner)
+    zeta.refused(REQUEST, (world.ids["zeta_open"], world.other_executive.id), sqlstate=INSUFFICIENT_PRIVILEGE)
+    conn.execute("update public.companies set verified_at = now() where id = %s", (world.zeta.id,))
+    assert zeta.one(REQUEST, (world.ids["zeta_open"], world.other_executive.id))["status"] == "requested"
+
+
+def employer_emails(conn: psycopg.Connection, introduction_id: str) -> dict[str, str]:
+    """Recipient -> template of the employer-side emails an introduction's answer queued."""
+    rows = conn.execute(
+        "select recipient, template from private.outbox where idempotency_key like %s",
+        (f"introduction:{introduction_id}:%:employer%",),
+    ).fetchall()
+    return dict(rows)
+
+
+@pytest.mark.parametrize("accept", [True, False])
+@pytest.mark.parametrize("change", ["left", "demoted", "stays"])
+def test_the_employer_side_of_an_answer_goes_to_those_who_still_hire(conn, world, accept, change):
+    # The recruiter asked; before the executive answers, they leave Acme or become an interviewer.
+    if change == "left":
+        conn.execute("delete from public.company_members where user_id = %s", (world.recruiter.id,))
+    elif change == "demoted":
+        conn.execute(
+            "update public.company_members set role = 'interviewer' where user_id = %s", (world.recruiter.id,)
+        )
+    as_user(conn, world.executive).rows(RESPOND, (world.ids["acme_intro"], accept))
+    template = "introduction_accepted_employer" if accept else "introduction_declined"
+    expected = {world.recruiter.email if change == "stays" else world.owner.email: template}
+    assert employer_emails(conn, world.ids["acme_intro"]) == expected
+
+
+def test_an_acceptance_needs_a_company_that_is_still_verified(conn, world):
+    conn.execute("update public.companies set verified_at = null where id = %s", (world.acme.id,))
+    executive = as_user(conn, world.executive)
+    error = executive.refused(RESPOND, (world.ids["acme_intro"], True), sqlstate=CHECK_VIOLATION)
+    assert "not verified" in str(error)
+    assert employer_emails(conn, world.ids["acme_intro"]) == {}
+    assert executive.one(RESPOND, (world.ids["acme_intro"], False))["status"] == "declined"
 
 
 # respond_to_introduction: the executive answers, nobody else --------------------------------------------
@@ -1468,7 +1601,7 @@ class Employer:
 @pytest.fixture
 def employer(committed) -> Employer:
     owner = make_user(committed, roles=("employer",))
-    return Employer(owner, make_company(committed, owner))
+    return Employer(owner, make_company(committed, owner, verified=True))
 
 
 async def match_role(client, user: User, body: dict[str, Any]):
@@ -1720,7 +1853,7 @@ async def test_an_executive_is_matched_to_open_roles_only(client, committed, emp
     skill = make_skill(committed, "mergers")
     executive = make_executive(committed, skills={skill: 4})
     rival_owner = make_user(committed)
-    rival = Employer(rival_owner, make_company(committed, rival_owner))
+    rival = Employer(rival_owner, make_company(committed, rival_owner, verified=True))
     listed = {
         make_role(committed, employer.company, wants={skill: True}),
         make_role(committed, rival.company, wants={skill: False}),
@@ -1789,17 +1922,40 @@ def employer_sees_profile(conn: psycopg.Connection, user: User, executive: User)
     )
 
 
-async def test_the_limit_caps_results_and_what_is_stored(client, committed, employer):
+async def test_the_limit_caps_results_but_never_shortens_the_stored_list(client, committed, employer):
     skill = make_skill(committed, "growth")
     executives = [make_executive(committed, skills={skill: level}) for level in (5, 4, 3, 2)]
     role_id = make_role(committed, employer.company, wants={skill: True})
+
+    def stored() -> int:
+        return value(committed, "select count(*) from public.matches where role_id = %s", (role_id,))
+
     matches = await matched(client, employer, role_id, limit=2)
     assert ranking(matches, *executives) == ["#0", "#1"]
-    assert value(committed, "select count(*) from public.matches where role_id = %s", (role_id,)) == 2
+    # The list kept for the company is the default length's (here everyone): a quick look at the top two
+    # takes nobody out of it.
+    assert stored() == 4
+    assert all(employer_sees_profile(committed, employer.owner, e) for e in executives)
+    with override_default_limit(3):
+        assert len(await matched(client, employer, role_id, limit=1)) == 1
+        assert stored() == 3  # the default's worth, the best three
+        assert len(await matched(client, employer, role_id, limit=4)) == 4
+        assert stored() == 4  # a longer look keeps the longer list
 
 
-@pytest.mark.parametrize("role", COMPANY_ROLES)
-async def test_every_member_of_the_company_may_match_its_roles_drafts_included(
+@contextmanager
+def override_default_limit(limit: int) -> Iterator[None]:
+    settings = get_matching_settings()
+    before = settings.matching_default_limit
+    settings.matching_default_limit = limit
+    try:
+        yield
+    finally:
+        settings.matching_default_limit = before
+
+
+@pytest.mark.parametrize("role", MANAGERS)
+async def test_owners_admins_and_recruiters_match_their_roles_drafts_included(
     client, committed, employer, role
 ):
     skill = make_skill(committed, "audit")
@@ -1813,6 +1969,81 @@ async def test_every_member_of_the_company_may_match_its_roles_drafts_included(
     assert [m["executive_id"] for m in response.json()["matches"]] == [executive.id]
 
 
+def test_a_profile_closed_during_a_matching_run_is_not_stored_again(committed, database, employer):
+    skill = make_skill(committed, "restructuring")
+    executive = make_executive(committed, skills={skill: 4})
+    role_id = make_role(committed, employer.company, wants={skill: True})
+    weights = Jsonb(get_matching_settings().matching_weights.model_dump())
+    stored: list[Any] = []
+    with psycopg.connect(database.superuser) as closing, psycopg.connect(database.superuser) as run:
+        # The executive closes their profile; the run starts before that commits, so it reads it as open.
+        closing.execute(
+            "update public.executive_profiles set is_open = false where user_id = %s", (executive.id,)
+        )
+
+        def match() -> None:
+            stored.extend(
+                run.execute(
+                    "select executive_id::text from private.refresh_matches(%s, null, 20, %s)",
+                    (role_id, weights),
+                ).fetchall()
+            )
+            run.commit()
+
+        worker = threading.Thread(target=match)
+        worker.start()
+        run_pid = run.info.backend_pid
+        for _ in range(200):  # the run waits for the close to finish (on old code it never does)
+            waiting = value(
+                committed,
+                "select wait_event_type = 'Lock' from pg_stat_activity where pid = %s",
+                (run_pid,),
+            )
+            if waiting:
+                break
+            time.sleep(0.01)
+        closing.commit()
+        worker.join(10)
+    assert stored == []
+    assert value(committed, "select count(*) from public.matches where role_id = %s", (role_id,)) == 0
+
+
+async def test_an_interviewer_may_not_match(client, committed, employer):
+    skill = make_skill(committed, "hiring")
+    make_executive(committed, skills={skill: 4})
+    interviewer = make_user(committed)
+    add_member(committed, employer.company, interviewer, "interviewer")
+    role_id = make_role(committed, employer.company, wants={skill: True})
+    add_match_run = await matched(client, employer, role_id)  # the list the hiring team relies on
+    response = await match_role(client, interviewer, {"role_id": role_id, "limit": 1})
+    assert response.status_code == 403
+    assert response.json() == {
+        "error": "insufficient_company_role",
+        "message": "matching is for the company's owners, admins and recruiters",
+    }
+    assert value(committed, "select count(*) from public.matches where role_id = %s", (role_id,)) == len(
+        add_match_run
+    )
+
+
+async def test_an_unverified_company_may_not_match(client, committed):
+    # The harvest: sign up, create a company and a role with no skills (every open executive is a candidate),
+    # match with the largest limit, read the stored matches' profiles through PostgREST.
+    everyone = make_executive(committed, skills={make_skill(committed, "anything"): 4})
+    newcomer = make_user(committed)
+    company = make_company(committed, newcomer)
+    role_id = make_role(committed, company)
+    response = await match_role(client, newcomer, {"role_id": role_id, "limit": 100})
+    assert response.status_code == 403
+    assert response.json()["error"] == "company_not_verified"
+    assert value(committed, "select count(*) from public.matches where role_id = %s", (role_id,)) == 0
+    assert employer_sees_profile(committed, newcomer, everyone) is False
+    # Once a platform admin verifies the company, it may.
+    committed.execute("update public.companies set verified_at = now() where id = %s", (company.id,))
+    response = await match_role(client, newcomer, {"role_id": role_id, "limit": 100})
+    assert response.status_code == 200, response.text
+
+
 @pytest.mark.parametrize("who", ["stranger", "other_company", "platform_admin", "the_executive"])
 async def test_a_non_member_gets_403_and_nothing_is_computed(client, committed, employer, who):
     skill = make_skill(committed, "compliance")
@@ -1822,15 +2053,19 @@ async def test_a_non_member_gets_403_and_nothing_is_computed(client, committed, 
     else:
         caller = make_user(committed, roles=("admin",) if who == "platform_admin" else ())
         if who == "other_company":
-            make_company(committed, caller)
-    role_id = make_role(committed, employer.company, wants={skill: True}, status="draft")
+            make_company(committed, caller, verified=True)
+    role_id = make_role(committed, employer.company, wants={skill: True})
     response = await match_role(client, caller, {"role_id": role_id})
     assert response.status_code == 403
     assert response.json() == {
         "error": "not_a_company_member",
-        "message": "only members of the role's company may match it",
+        "message": "only the role's company may match it",
     }
     assert value(committed, "select count(*) from public.matches where role_id = %s", (role_id,)) == 0
+    # Another company's draft answers as a role that does not exist.
+    draft_id = make_role(committed, employer.company, wants={skill: True}, status="draft")
+    response = await match_role(client, caller, {"role_id": draft_id})
+    assert (response.status_code, response.json()["error"]) == (404, "role_not_found")
 
 
 async def test_an_unknown_role_is_404(client, employer):

@@ -164,7 +164,7 @@ async def test_matching_embeds_the_role_on_its_first_run(committed, admin, setti
     user = executive(committed, "Interim CFO for fintech scaleups raising series B")
     await embed_missing(admin, AI(settings))  # the bios, as the worker would have
     owner = make_user(committed)
-    company = make_company(committed, owner)
+    company = make_company(committed, owner, verified=True)
     row = committed.execute(
         "insert into public.role_postings (company_id, title, description, engagement_type, seniority, status)"
         " values (%s, 'Interim CFO', 'Series B fintech needs an interim CFO', 'fractional', 'vp', 'open')"
@@ -196,7 +196,7 @@ async def test_matching_without_the_provider_still_answers(committed, database, 
     row = committed.execute(
         "insert into public.role_postings (company_id, title, description, engagement_type, status)"
         " values (%s, 'Interim CFO', 'Needs a CFO', 'fractional', 'open') returning id::text",
-        (make_company(committed, owner).id,),
+        (make_company(committed, owner, verified=True).id,),
     ).fetchone()
     assert row is not None
     settings = database.settings(openai_api_key="sk-test", openai_base_url=ai[1], openai_timeout_s=2)

@@ -84,7 +84,7 @@ def test_an_executive_and_an_employer_meet_through_the_frontend(api_url, committ
     fpa = make_skill(committed, "fpa", parent=finance, aliases=("fp&a",))
     exec_user = make_user(committed, full_name="Eve Executive", roles=("executive",))
     recruiter = make_user(committed, full_name="Rita Recruiter", roles=("employer",))
-    acme = make_company(committed, recruiter, name=f"Acme {tag}")
+    acme = make_company(committed, recruiter, name=f"Acme {tag}", verified=True)
     executive, employer = supabase(api_url, exec_user), supabase(api_url, recruiter)
 
     # The executive's onboarding: profile, private contact details, skills resolved from free text.
@@ -233,15 +233,15 @@ class Cast:
 
 @pytest.fixture(scope="module")
 def cast(database: Database) -> Iterator[Cast]:
-    """A small world, committed once for the module: Acme (owner, recruiter, interviewer) with an open and
-    a draft role, Zeta with a draft; the executive matched to Acme's open role and asked for an
+    """A small world, committed once for the module: Acme (owner, recruiter, interviewer; verified) with an
+    open and a draft role, Zeta (not verified) with a draft; the executive matched to Acme's open role and asked for an
     introduction."""
     with psycopg.connect(database.superuser, autocommit=True) as conn:
         finance = make_skill(conn, "finance")
         executive = make_executive(conn, skills={finance: 4})
         add_contacts(conn, executive)
         owner, zeta_owner = make_user(conn), make_user(conn)
-        acme, zeta = make_company(conn, owner), make_company(conn, zeta_owner)
+        acme, zeta = make_company(conn, owner, verified=True), make_company(conn, zeta_owner)
         recruiter, interviewer = make_user(conn), make_user(conn)
         add_member(conn, acme, recruiter, "recruiter")
         add_member(conn, acme, interviewer, "interviewer")

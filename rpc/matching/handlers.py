@@ -2,9 +2,10 @@
 
 Scoring runs inside Postgres (`private.match`, one query) with the weights from settings, which are not
 public: the API roles cannot execute it, so each handler runs one statement as `service_role` with the
-caller's claims, and that statement checks the caller's right before it scores anything. A role's results
-are kept in `public.matches`, where its company (and the executives on it) read them later through
-PostgREST; an executive's own list is only returned.
+caller's claims, and that statement checks the caller's right before it scores anything: a role is
+matched by the owners, admins and recruiters of its company, once a platform admin has verified the
+company. A role's results are kept in `public.matches`, where its company (and the executives on it) read
+them later through PostgREST; an executive's own list is only returned.
 """
 
 from __future__ import annotations
@@ -27,18 +28,25 @@ from rpc.platform.ai import AI
 from rpc.platform.db import Session
 from rpc.platform.errors import ApiError
 
-# One statement: is the role there and is the caller a member of its company; then, only for a member, the
-# refreshed matches. The inner WHERE must stay a one-time filter, so that nothing is scored (or stored) for
-# anyone else: `offset 0` keeps the planner from pulling the subquery up into the join, where the condition
-# became a join filter checked after the function had already run.
+# One statement: what the caller may do with the role; then, only for those who may match it, the refreshed
+# matches. The inner WHERE must stay a one-time filter, so that nothing is scored (or stored) for anyone
+# else: `offset 0` keeps the planner from pulling the subquery up into the join, where the condition became
+# a join filter checked after the function had already run.
 MATCH_ROLE: LiteralString = """
-select t.member, m.role_id, m.executive_id, m.score, m.breakdown, m.computed_at
+select t.visible, t.member, t.hiring, t.verified,
+       m.role_id, m.executive_id, m.score, m.breakdown, m.computed_at
 from (
-  select r.id, private.is_company_member(r.company_id) as member
-  from public.role_postings r where r.id = %s
+  select r.id, r.status = 'open' or c.member as visible, c.member, c.hiring, c.verified
+  from public.role_postings r
+  cross join lateral (
+    select private.is_company_member(r.company_id) as member,
+           private.is_company_member(r.company_id, '{owner,admin,recruiter}') as hiring,
+           private.is_verified_company(r.company_id) as verified
+  ) c
+  where r.id = %s
 ) t
 left join lateral (
-  select * from private.refresh_matches(t.id, null, %s, %s) where t.member offset 0
+  select * from private.refresh_matches(t.id, null, %s, %s) where t.hiring and t.verified offset 0
 ) m on true
 """
 
@@ -46,7 +54,7 @@ left join lateral (
 UNEMBEDDED_ROLE: LiteralString = """
 select r.description from public.role_postings r
 where r.id = %s and r.description_embedding is null and r.description <> ''
-  and private.is_company_member(r.company_id)
+  and private.can_hire_with(r.company_id)
 """
 
 SET_ROLE_EMBEDDING: LiteralString = """
@@ -128,13 +136,11 @@ async def refresh(
     settings: MatchingSettings,
     query: LiteralString,
     first: tuple[Any, ...],
-    limit: int | None,
+    limit: int,
 ) -> list[dict[str, Any]]:
     """One matching statement as the caller's claims under service_role, with the limit and weights."""
     weights = Jsonb(settings.matching_weights.model_dump())
-    return await session.privileged().fetch(
-        query, (*first, limit or settings.matching_default_limit, weights)
-    )
+    return await session.privileged().fetch(query, (*first, limit, weights))
 
 
 def matches_from(rows: list[dict[str, Any]]) -> Matches:
@@ -149,7 +155,8 @@ class MatchingController(Controller):
     @post(
         operation_id="matching",
         status_code=200,
-        summary="A role's top executives, scored 0-100 with a breakdown (members of the role's company only)",
+        summary="A role's top executives, scored 0-100 with a breakdown (a verified company's owners, admins and"
+        " recruiters)",
     )
     async def match_role(
         self,
@@ -159,12 +166,29 @@ class MatchingController(Controller):
         matching_settings: NamedDependency[MatchingSettings],
     ) -> Matches:
         await embed_role(user_session, ai, data.role_id)
-        rows = await refresh(user_session, matching_settings, MATCH_ROLE, (data.role_id,), data.limit)
-        if not rows:
+        # The stored list is never shorter than the default: a quick look at the top few must not take the
+        # rest of the list (and the sight of those executives) away from the company.
+        limit = data.limit or matching_settings.matching_default_limit
+        stored = max(limit, matching_settings.matching_default_limit)
+        rows = await refresh(user_session, matching_settings, MATCH_ROLE, (data.role_id,), stored)
+        # A role the caller cannot see (another company's draft) answers as one that does not exist.
+        if not rows or not rows[0]["visible"]:
             raise ApiError(404, "role_not_found", "no role has this id")
         if not rows[0]["member"]:
-            raise ApiError(403, "not_a_company_member", "only members of the role's company may match it")
-        return matches_from(rows)
+            raise ApiError(403, "not_a_company_member", "only the role's company may match it")
+        if not rows[0]["hiring"]:
+            raise ApiError(
+                403,
+                "insufficient_company_role",
+                "matching is for the company's owners, admins and recruiters",
+            )
+        if not rows[0]["verified"]:
+            raise ApiError(
+                403,
+                "company_not_verified",
+                "a platform admin must verify the company before it can match executives",
+            )
+        return matches_from(rows[:limit])
 
     @post(
         "/roles",
@@ -178,7 +202,8 @@ class MatchingController(Controller):
         user_session: NamedDependency[Session],
         matching_settings: NamedDependency[MatchingSettings],
     ) -> Matches:
-        rows = await refresh(user_session, matching_settings, MATCH_EXECUTIVE, (), data.limit)
+        limit = data.limit or matching_settings.matching_default_limit
+        rows = await refresh(user_session, matching_settings, MATCH_EXECUTIVE, (), limit)
         if not rows:
             raise ApiError(404, "executive_profile_not_found", "create your executive profile first")
         if not rows[0]["is_open"]:

@@ -2,7 +2,8 @@
 -- Company policies: companies and company_members
 -- =====================================================================================================
 -- Re-applied after every migration run (drop + create, so the file is idempotent). A company is visible
--- to its members and to platform admins. Owners and admins manage members; only owners manage owners.
+-- to its members and to platform admins. Owners and admins invite and manage members; only owners invite
+-- or manage owners. Platform admins verify companies (set_company_verified).
 
 -- companies --------------------------------------------------------------------------------------------
 
@@ -46,13 +47,8 @@ create policy "Members can view their teammates, admins all members"
     or (select private.has_role('admin'))
   );
 
-drop policy if exists "Owners and admins can add members; only owners add owners" on public.company_members;
-create policy "Owners and admins can add members; only owners add owners"
-  on public.company_members for insert to authenticated
-  with check (
-    private.is_company_member(company_id, '{owner}')
-    or (role <> 'owner' and private.is_company_member(company_id, '{admin}'))
-  );
+-- Members join by accepting an invitation (accept_company_invitation) and creators by the companies
+-- trigger: no insert policy, no insert grant.
 
 drop policy if exists "Owners can change any role; admins change non-owner roles" on public.company_members;
 create policy "Owners can change any role; admins change non-owner roles"
@@ -72,5 +68,33 @@ create policy "Owners and admins can remove members; anyone can leave"
   using (
     user_id = (select auth.uid())
     or private.is_company_member(company_id, '{owner}')
+    or (role <> 'owner' and private.is_company_member(company_id, '{admin}'))
+  );
+
+-- company_invitations ----------------------------------------------------------------------------------
+
+-- The token's hash lives in private.company_invitation_tokens; the invitee reads their invitation through
+-- company_invitation(token).
+drop policy if exists "Owners and admins see their company's invitations, admins all" on public.company_invitations;
+create policy "Owners and admins see their company's invitations, admins all"
+  on public.company_invitations for select to authenticated
+  using (private.is_company_member(company_id, '{owner,admin}') or (select private.has_role('admin')));
+
+drop policy if exists "Owners and admins invite; only owners invite owners" on public.company_invitations;
+create policy "Owners and admins invite; only owners invite owners"
+  on public.company_invitations for insert to authenticated
+  with check (
+    invited_by = (select auth.uid())
+    and (
+      private.is_company_member(company_id, '{owner}')
+      or (role <> 'owner' and private.is_company_member(company_id, '{admin}'))
+    )
+  );
+
+drop policy if exists "Owners and admins revoke invitations; only owners revoke owners'" on public.company_invitations;
+create policy "Owners and admins revoke invitations; only owners revoke owners'"
+  on public.company_invitations for delete to authenticated
+  using (
+    private.is_company_member(company_id, '{owner}')
     or (role <> 'owner' and private.is_company_member(company_id, '{admin}'))
   );

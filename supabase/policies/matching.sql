@@ -2,10 +2,11 @@
 -- Matching policies: skills, executives, role postings, matches, introductions, feedback
 -- =====================================================================================================
 -- Re-applied after every migration run. Executives are visible to themselves, to admins, and to the
--- members of a company they were matched or introduced to; their contact details only once they accept
--- an introduction from that company. Open roles are listed to every signed-in user; drafts and closed
--- roles stay inside the company. Status changes of introductions go through respond_to_introduction only
--- (no update grant).
+-- members of a verified company they were matched or introduced to while their profile is open (or whose
+-- introduction they accepted); their contact details only once they accept an introduction from that
+-- company. Open roles are listed to every signed-in user; drafts and closed roles stay inside the company.
+-- Matching and introductions are for a verified company's owners, admins and recruiters. Status changes of
+-- introductions go through respond_to_introduction only (no update grant).
 
 -- skills and skill_aliases -----------------------------------------------------------------------------
 
@@ -45,7 +46,7 @@ create policy "Admins can delete skill aliases"
 
 -- executive_profiles -----------------------------------------------------------------------------------
 
-create policy "Executives, admins and matched or introduced companies can view executive profiles"
+create policy "Executives, admins and verified companies they were matched or introduced to can view executive profiles"
   on public.executive_profiles for select to authenticated
   using (
     user_id = (select auth.uid())
@@ -68,7 +69,7 @@ create policy "Executives can delete their own profile"
 
 -- executive_contacts -----------------------------------------------------------------------------------
 
-create policy "Executives, admins and companies whose introduction they accepted can view contact details"
+create policy "Executives, admins and verified companies whose introduction they accepted can view contact details"
   on public.executive_contacts for select to authenticated
   using (
     user_id = (select auth.uid())
@@ -164,10 +165,13 @@ create policy "Those who edit a role can remove its skills"
 
 -- matches (written by the matching function only) --------------------------------------------------------
 
-create policy "Company members see their roles' matches; executives see theirs on open roles; admins all"
+create policy "Members of a verified company see its roles' matches; executives theirs on open roles; admins all"
   on public.matches for select to authenticated
   using (
-    exists (select 1 from public.role_postings r where r.id = role_id and private.is_company_member(r.company_id))
+    exists (
+      select 1 from public.role_postings r
+      where r.id = role_id and private.is_company_member(r.company_id) and private.is_verified_company(r.company_id)
+    )
     or (executive_id = (select auth.uid()) and private.role_visible(role_id))
     or (select private.has_role('admin'))
   );
@@ -182,18 +186,13 @@ create policy "The executive, the requesting company's members and admins can vi
     or (select private.has_role('admin'))
   );
 
--- The role must be open and the executive open to matching; the trigger sets company, status and expiry.
-create policy "Owners, admins and recruiters can request introductions to open executives for open roles"
+-- The role must be open, the company verified and able to see the executive, whose profile is open; the
+-- trigger sets company, status and expiry.
+create policy "A verified company's owners, admins and recruiters can request introductions to executives they see"
   on public.introductions for insert to authenticated
   with check (
     requested_by = (select auth.uid())
-    and exists (
-      select 1 from public.role_postings r
-      where r.id = role_id and r.status = 'open' and private.can_manage_roles(r.company_id)
-    )
-    and exists (
-      select 1 from public.executive_profiles e where e.user_id = executive_id and e.is_open
-    )
+    and private.can_request_introduction(role_id, executive_id)
   );
 
 -- feedback ---------------------------------------------------------------------------------------------
