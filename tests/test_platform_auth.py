@@ -121,6 +121,32 @@ async def test_user_token_without_sub(client, user):
     await refused(client, bearer(token_for(user, sub=None)), 401, "invalid_token")
 
 
+@pytest.mark.parametrize(
+    "sub",
+    [
+        "not-a-uuid",
+        "",
+        "urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66",
+        "{6e8bc430-9c3a-11d9-9669-0800200c9a66}",
+        "6e8bc4309c3a11d996690800200c9a66",
+        "6e8bc430-9c3a-11d9-9669-0800200c9a66\n",
+        42,
+        ["x"],
+    ],
+)
+@pytest.mark.parametrize("role", ["authenticated", "anon", "service_role"])
+async def test_a_sub_that_is_not_a_user_id_is_refused_at_verification(client, user, sub, role):
+    # Signed with the right secret, but auth.uid() would fail on it in Postgres (with Postgres's own text).
+    claims = {"sub": sub, "role": role} if role != "authenticated" else {"sub": sub}
+    await refused(client, bearer(token_for(user, **claims)), 401, "invalid_token")
+
+
+async def test_an_uppercase_user_id_is_a_user_id(client, user):
+    assert (
+        await client.post(WHOAMI, headers=bearer(token_for(user, sub=user.id.upper())))
+    ).status_code == 200
+
+
 @pytest.mark.parametrize("role", ["postgres", "supabase_admin", "authenticator", ""])
 async def test_roles_beyond_the_api_roles(client, user, role):
     await refused(client, bearer(token_for(user, role=role)), 403, "insufficient_role")

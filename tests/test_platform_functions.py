@@ -23,7 +23,7 @@ from supabase_functions.errors import FunctionsHttpError
 from rpc.local.tokens import api_key
 from rpc.platform.auth import Caller
 from rpc.platform.db import SERVICE, Database
-from rpc.platform.errors import exception_handlers
+from rpc.platform.errors import exception_handlers, pg_error, raised_by_us
 from rpc.platform.migrations import local_migrations
 from rpc.platform.web import JsonFormatter, LoopBatchingHandler
 from tests.support import SECRET, add_member, bearer, live_server, make_company, make_user, token_for
@@ -457,16 +457,92 @@ async def test_many_callers_at_once_never_see_each_other(db, committed):
     assert await asyncio.gather(*(whoami(i) for i in ids)) == ids
 
 
-async def test_database_errors_map_to_clear_statuses(client, committed):
-    # A caller-side bad value reaching Postgres is a 4xx, never a 500: use a uuid that is not one.
+async def test_a_token_for_a_user_who_is_gone_is_a_404(client, committed):
     user = make_user(committed)
-    token = token_for(user, sub=str(uuid.uuid4()))
-    response = await client.post("/functions/v1/whoami", headers=bearer(token))
-    assert response.status_code == 404
-    broken = token_for(user, sub="not-a-uuid")
-    response = await client.post("/functions/v1/whoami", headers=bearer(broken))
-    assert response.status_code == 400
-    assert response.json()["error"] == "invalid_input"
+    response = await client.post(
+        "/functions/v1/whoami", headers=bearer(token_for(user, sub=str(uuid.uuid4())))
+    )
+    assert (response.status_code, response.json()["error"]) == (404, "user_not_found")
+
+
+# Real errors from Postgres: (statement, status, code, the message a client gets). Postgres's own text
+# ("invalid input syntax for type uuid: ...", "new row for relation ...") never reaches a client; what our
+# functions RAISE does, and PostgREST's PTxyz convention gives the status.
+DATABASE_ERRORS = [
+    pytest.param(
+        "select 'not-a-uuid'::uuid",
+        400,
+        "invalid_input",
+        "a value has the wrong type or is out of range",
+        id="bad-uuid",
+    ),
+    pytest.param(
+        "select 1 / 0", 400, "invalid_input", "a value has the wrong type or is out of range", id="division"
+    ),
+    pytest.param(
+        "insert into public.skills (slug, name, category) values ('Not A Slug', 'x', 'data')",
+        422,
+        "check_violation",
+        "a value breaks a rule (skills_slug_check)",
+        id="check-constraint",
+    ),
+    pytest.param(
+        "insert into public.skills (slug, name, category) select slug, name, category from public.skills limit 1",
+        409,
+        "conflict",
+        "that already exists (skills_slug_key)",
+        id="unique",
+    ),
+    pytest.param(
+        "insert into public.skills (slug, category) values ('no-name', 'data')",
+        422,
+        "not_null_violation",
+        "a required value is missing (name)",
+        id="not-null",
+    ),
+    pytest.param(
+        'select public.post_role(\'{"title": "x"}\')',
+        400,
+        "invalid_input",
+        "a new role needs a company_id",
+        id="our-raise",
+    ),
+    pytest.param(
+        "select public.respond_to_introduction(gen_random_uuid(), true)",
+        403,
+        "forbidden",
+        "no such introduction for you",
+        id="our-raise-42501",
+    ),
+    pytest.param(
+        "select private.config_value('x')", 403, "forbidden", "you are not allowed to do that", id="grant"
+    ),
+    pytest.param(
+        "do $$ begin raise exception 'gone' using errcode = 'PT404'; end $$",
+        404,
+        "not_found",
+        "gone",
+        id="pt404",
+    ),
+]
+
+
+@pytest.mark.parametrize(("statement", "status", "code", "message"), DATABASE_ERRORS)
+def test_database_errors_say_what_happened_without_postgres_text(conn, statement, status, code, message):
+    user = make_user(conn, roles=("admin",))  # past the skills policies, so the constraints answer
+    conn.execute("savepoint before")
+    try:
+        conn.execute(
+            "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
+            (json.dumps({"sub": user.id, "role": "authenticated"}),),
+        )
+        with pytest.raises(psycopg.Error) as raised:
+            conn.execute(statement)
+    finally:
+        conn.execute("rollback to savepoint before")
+    error = pg_error(raised.value)
+    assert (error.status, error.code, error.message) == (status, code, message)
+    assert (raised.value.diag.message_primary or "") not in message or raised_by_us(raised.value)
 
 
 def test_openapi_schema_lists_functions(app):

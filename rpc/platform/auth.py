@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ import jwt
 from rpc.platform.errors import ApiError
 
 API_ROLES = frozenset({"anon", "authenticated", "service_role"})
+# A user id as GoTrue writes it (and the only text form every uuid parser agrees on).
+UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 API_KEY_PREFIX = "sb_"
 ASYMMETRIC = frozenset({"ES256", "RS256"})
 MAX_TOKEN_BYTES = 16 * 1024
@@ -173,6 +176,9 @@ class TokenVerifier:
         sub = claims.get("sub")
         if role == "authenticated" and not (isinstance(sub, str) and sub):
             raise unauthorized("a user token must name its user (sub)", "invalid_token")
+        # auth.uid() casts `sub` to uuid in every policy: anything else would fail in Postgres instead.
+        if sub is not None and not (isinstance(sub, str) and UUID.fullmatch(sub)):
+            raise unauthorized("the token's user (sub) is not a user id", "invalid_token")
         return Caller(
             role=role,
             claims=claims,

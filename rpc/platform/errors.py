@@ -47,32 +47,42 @@ HTTP_CODES = {
     503: "service_unavailable",
 }
 
-# SQLSTATE (exact or by class) -> (status, code). Messages raised by our own functions are meant for users.
-PG_ERRORS: dict[str, tuple[int, str]] = {
-    "42501": (403, "forbidden"),  # insufficient_privilege, RLS refusals
-    "23505": (409, "conflict"),  # unique_violation
-    "23503": (409, "conflict"),  # foreign_key_violation
-    "23514": (422, "check_violation"),
-    "23502": (422, "not_null_violation"),
-    "22": (400, "invalid_input"),  # data exceptions: bad uuid, out of range...
-    "P0001": (400, "rejected"),  # raise exception in our functions
-    "57014": (504, "statement_timeout"),
-    "08": (503, "database_unavailable"),
-    "53": (503, "database_unavailable"),
-    "57P": (503, "database_unavailable"),
+# SQLSTATE (exact or by class) -> (status, code, what to say when Postgres itself raised it). The text of
+# Postgres's own errors names tables, columns and internals and is never shown: only the messages our
+# functions raise (plpgsql RAISE) are meant for users.
+PG_ERRORS: dict[str, tuple[int, str, str]] = {
+    "42501": (403, "forbidden", "you are not allowed to do that"),  # insufficient_privilege, RLS refusals
+    "23505": (409, "conflict", "that already exists"),  # unique_violation
+    "23503": (409, "conflict", "that refers to something missing, or something still refers to it"),
+    "23514": (422, "check_violation", "a value breaks a rule"),
+    "23502": (422, "not_null_violation", "a required value is missing"),
+    "22": (400, "invalid_input", "a value has the wrong type or is out of range"),  # bad uuid, json, ...
+    "P0001": (400, "rejected", "the request was rejected"),  # raise exception in our functions
+    "57014": (504, "statement_timeout", "the query took too long"),
+    "08": (503, "database_unavailable", "the database is unavailable, try again"),
+    "53": (503, "database_unavailable", "the database is unavailable, try again"),
+    "57P": (503, "database_unavailable", "the database is unavailable, try again"),
 }
+
+
+def raised_by_us(exc: psycopg.Error) -> bool:
+    """A RAISE in one of our plpgsql functions: its message was written for users."""
+    return exc.diag.source_function == "exec_stmt_raise"
 
 
 def pg_error(exc: psycopg.Error) -> ApiError:
     state = exc.sqlstate or ""
+    # PostgREST's convention, which our functions follow: SQLSTATE PTxyz answers with HTTP status xyz.
+    if state.startswith("PT") and state[2:].isdigit() and 400 <= int(state[2:]) < 500 and raised_by_us(exc):
+        status = int(state[2:])
+        return ApiError(status, HTTP_CODES.get(status, "bad_request"), exc.diag.message_primary or "refused")
     for key in (state, state[:3], state[:2]):
         if key in PG_ERRORS:
-            status, code = PG_ERRORS[key]
-            message = exc.diag.message_primary or "the database refused the request"
-            if status >= 500:
-                message = (
-                    "the database is unavailable, try again" if status == 503 else "the query took too long"
-                )
+            status, code, message = PG_ERRORS[key]
+            if status < 500 and raised_by_us(exc) and exc.diag.message_primary:
+                message = exc.diag.message_primary
+            elif status < 500 and (name := exc.diag.constraint_name or exc.diag.column_name):
+                message = f"{message} ({name})"  # our schema's names, which say which rule
             return ApiError(status, code, message)
     return ApiError(500, "internal_error", "something went wrong on our side")
 
