@@ -18,6 +18,7 @@ from rpc.platform.cli import TalentbaseCLIPlugin
 from rpc.platform.db import Database
 from rpc.platform.errors import exception_handlers
 from rpc.platform.functions import DEPENDENCIES, functions_router
+from rpc.platform.guard import loopback_only, refuse_public_secrets
 from rpc.platform.health import HealthController
 from rpc.platform.jobs import Queue
 from rpc.platform.settings import Settings, get_settings, is_local_dsn
@@ -68,15 +69,10 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        if (public := settings.public_secrets()) and not is_local_dsn(settings.admin_dsn):
-            # Anyone can sign a token or send a key with the supabase CLI's published values.
-            raise RuntimeError(
-                f"the database is not local, but {', '.join(public)} still has the supabase CLI's public"
-                " local value: set the project's own (Project Settings > API)"
-            )
         async with AsyncExitStack() as stack:
             await db.open()
             stack.push_async_callback(db.close)
+            await refuse_public_secrets(settings, db)
             if postgrest is not None:
                 await postgrest.start()
                 stack.push_async_callback(postgrest.stop)
@@ -116,6 +112,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     # each route, where Litestar adds an exception layer of its own around them: 5% of a short function.
     # CORS covers every path alike, /rest/v1 too, as Supabase's gateway does.
     app.asgi_handler = request_context(cors(app.asgi_handler, settings.cors_origins))
+    if settings.public_secrets():
+        app.asgi_handler = loopback_only(app.asgi_handler)
     return app
 
 

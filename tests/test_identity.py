@@ -992,6 +992,21 @@ def test_signed_in_users_execute_only_the_policy_helpers_in_private(conn):
     assert value(conn, "select has_schema_privilege('anon', 'private', 'usage')") is False
 
 
+def test_anon_executes_only_the_public_functions_meant_for_visitors(conn):
+    # The embedded shape grants new public functions to the API roles by name, as a hosted project does:
+    # every migration must revoke from anon itself.
+    rows = conn.execute(
+        "select p.proname from pg_proc p where p.pronamespace = 'public'::regnamespace"
+        " and has_function_privilege('anon', p.oid, 'execute')"
+    ).fetchall()
+    assert {name for (name,) in rows} == {"resolve_skills"}
+    granted = conn.execute(
+        "select count(*) from pg_default_acl d join pg_namespace n on n.oid = d.defaclnamespace"
+        " where n.nspname = 'public' and d.defaclobjtype = 'f' and d.defaclacl::text like '%anon=X%'"
+    ).fetchone()
+    assert granted == (1,)
+
+
 # public.whoami() -----------------------------------------------------------------------------------------
 
 WHOAMI = "select id::text, email, profile, roles, companies from public.whoami()"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -139,6 +140,16 @@ def with_database(dsn: str, database: str) -> str:
     return urlunsplit(urlsplit(dsn)._replace(path=f"/{database}"))
 
 
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: reachable from this machine only."""
+    if host in LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def is_local_dsn(dsn: str) -> bool:
     """Whether a DSN (a URL or libpq's key=value form) reaches this machine only: every `host` and
     `hostaddr` (or PGHOST/PGHOSTADDR, which libpq falls back to) a loopback address or a Unix socket
@@ -151,7 +162,7 @@ def is_local_dsn(dsn: str) -> bool:
         *(params.get("host") or os.environ.get("PGHOST") or "").split(","),
         *(params.get("hostaddr") or os.environ.get("PGHOSTADDR") or "").split(","),
     ]
-    return all(not host or host.startswith("/") or host in LOOPBACK for host in hosts)
+    return all(not host or host.startswith("/") or is_loopback(host) for host in hosts)
 
 
 @lru_cache

@@ -74,6 +74,9 @@ grant create on schema extensions to postgres;
 -- install marks it trusted (see TRUSTED_EXTENSIONS in embedded.py), as supautils lets it on Supabase.
 
 create schema if not exists auth authorization supabase_auth_admin;
+-- The mark the app looks for before it serves with the supabase CLI's published secrets
+-- (rpc/platform/guard.py): only the local stack's embedded database carries it.
+comment on schema auth is 'Supabase''s auth schema, as the Talentbase local stack shapes an embedded PostgreSQL';
 grant usage on schema auth to postgres, anon, authenticated, service_role, dashboard_user;
 
 -- auth.users: the GoTrue columns our SQL and tests use, with GoTrue's names and types.
@@ -155,5 +158,9 @@ grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt() to p
 
 -- No automatic grants on new tables in `public`: unlike older Supabase projects we add no default
 -- privileges for anon/authenticated/service_role (the newer `[api] auto_expose_new_tables = false`),
--- so a migration that forgets an explicit grant fails here first. Functions keep Postgres's default
--- (execute to PUBLIC), as on Supabase: migrations revoke it wherever a function must not be callable.
+-- so a migration that forgets an explicit grant fails here first. Functions get what a hosted project
+-- gives them: execute for PUBLIC (Postgres's default) and, by name, for the API roles, so a migration must
+-- revoke from `anon` itself wherever anonymous visitors have no business (`revoke ... from public` alone
+-- leaves anon its grant there, and here too).
+alter default privileges for role postgres in schema public
+  grant execute on functions to anon, authenticated, service_role;
