@@ -1,13 +1,17 @@
-"""What the caller contract costs: our `whoami` function against a bare handler doing the same read.
+"""What the caller contract costs: our `whoami` function against a bare handler doing the same read, and
+against real PostgREST serving the same function to the same token.
 
-ours: the real app (token verification, request context, rate limiter, CORS, one as-caller round trip
-      under RLS) serving GET /functions/v1/whoami.
-bare: a Litestar handler running the same SQL on a raw pooled connection logged in as `postgres`, the
-      user id taken from a header: no token, no role, no RLS, no middleware.
+ours:      the real app (token verification, request context, rate limiter, CORS, one as-caller round
+           trip under RLS) serving GET /functions/v1/whoami.
+bare:      a Litestar handler running the same SQL on a raw pooled connection logged in as `postgres`,
+           the user id taken from a header: no token, no role, no RLS, no middleware.
+postgrest: the PostgREST binary the local stack runs (as `authenticator`, the same JWT secret), serving
+           GET /rpc/whoami: `public.whoami()` under the same RLS, as a frontend's `rpc('whoami')` reaches it.
 
-Both run under uvicorn with one worker on an embedded cluster of their own; `wrk` loads them from a
-second process, alternating several rounds (this machine's run-to-run noise is 15-35%). Prints
-`caller_overhead_ratio=<median of ours rps / bare rps>`; the target is at least 0.85.
+The Python servers run under uvicorn with one worker, all on an embedded cluster of their own; `wrk` loads
+them from another process, alternating several rounds (this machine's run-to-run noise is 15-35%). Prints
+`caller_overhead_ratio=<median of ours rps / bare rps>` (target at least 0.85) and
+`function_vs_postgrest_ratio=<median of ours rps / postgrest rps>` (target at least 2).
 """
 
 from __future__ import annotations
@@ -89,6 +93,22 @@ def serve(kind: str, port: int, admin_dsn: str, api_dsn: str) -> None:
     uvicorn.run(asgi, host="127.0.0.1", port=port, log_level="warning", access_log=False, workers=1)
 
 
+def postgrest(admin_dsn: str, api_dsn: str) -> tuple[subprocess.Popen[bytes], str]:
+    """The PostgREST the local stack runs, configured as the local stack configures it; and its base URL."""
+    from rpc.local.rest import PostgREST, find_postgrest
+    from rpc.platform.settings import Settings
+
+    settings = Settings(database_url=admin_dsn, api_database_url=api_dsn)
+    binary = find_postgrest(settings)
+    if binary is None:
+        sys.exit("bench/caller_overhead.py needs PostgREST (make install, with npm)")
+    upstream = PostgREST(binary, settings)
+    server = subprocess.Popen(
+        [str(binary)], env=upstream.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    return server, f"http://127.0.0.1:{upstream.port}"
+
+
 def main() -> None:
     require_wrk("bench/caller_overhead.py")
     from rpc.local.rest import free_port
@@ -99,14 +119,15 @@ def main() -> None:
     with seeded_cluster() as admin_dsn:
         try:
             token = mint_user_token(admin_dsn, "alice@example.com", SUPABASE_CLI_JWT_SECRET, issuer="bench")
+            api_dsn = with_login(admin_dsn, "authenticator", "postgres")
+            user = {"Authorization": f"Bearer {token}"}
             targets = {
-                "ours": ("/functions/v1/whoami", {"Authorization": f"Bearer {token}"}),
+                "ours": ("/functions/v1/whoami", user),
                 "bare": ("/bare/whoami", {"x-user-id": ALICE}),
             }
             urls = {}
             for kind, (path, headers) in targets.items():
                 port = free_port()
-                api_dsn = with_login(admin_dsn, "authenticator", "postgres")
                 servers.append(
                     subprocess.Popen(
                         [sys.executable, __file__, "serve", kind, str(port), admin_dsn, api_dsn],
@@ -116,22 +137,31 @@ def main() -> None:
                 )
                 urls[kind] = f"http://127.0.0.1:{port}{path}"
                 wait_ready(urls[kind], headers)
+            server, base = postgrest(admin_dsn, api_dsn)
+            servers.append(server)
+            targets["postgrest"] = ("/rpc/whoami", user)
+            urls["postgrest"] = f"{base}/rpc/whoami"
+            wait_ready(urls["postgrest"], user)
             for kind in targets:  # warm-up
                 wrk(urls[kind], targets[kind][1])
-            ratios, rps = [], {"ours": [], "bare": []}
+            overheads, versus_postgrest = [], []
+            rps: dict[str, list[float]] = {kind: [] for kind in targets}
             for round_ in range(ROUNDS):
-                order = ("ours", "bare") if round_ % 2 == 0 else ("bare", "ours")
+                order = list(targets) if round_ % 2 == 0 else list(reversed(targets))
                 measured = {kind: wrk(urls[kind], targets[kind][1]) for kind in order}
                 for kind, value in measured.items():
                     rps[kind].append(value)
-                ratios.append(measured["ours"] / measured["bare"])
+                overheads.append(measured["ours"] / measured["bare"])
+                versus_postgrest.append(measured["ours"] / measured["postgrest"])
                 print(
-                    f"# round {round_ + 1}: ours={measured['ours']:.0f} rps bare={measured['bare']:.0f} rps",
+                    f"# round {round_ + 1}: "
+                    + " ".join(f"{kind}={measured[kind]:.0f} rps" for kind in targets),
                     flush=True,
                 )
-            print(f"ours_rps={statistics.median(rps['ours']):.0f}")
-            print(f"bare_rps={statistics.median(rps['bare']):.0f}")
-            print(f"caller_overhead_ratio={statistics.median(ratios):.3f}")
+            for kind in targets:
+                print(f"{kind}_rps={statistics.median(rps[kind]):.0f}")
+            print(f"caller_overhead_ratio={statistics.median(overheads):.3f}")
+            print(f"function_vs_postgrest_ratio={statistics.median(versus_postgrest):.3f}")
         finally:
             for server in servers:
                 server.terminate()
