@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, LiteralString
 
 import psycopg
@@ -194,6 +195,20 @@ def live_server(app: Any, port: int | None = None, host: str = "127.0.0.1") -> I
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextmanager
+def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A small HTTP server of the test's own (a JWKS, a page on another origin) on 127.0.0.1 in a thread;
+    yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # Reading back as the superuser, past every policy ------------------------------------------------------

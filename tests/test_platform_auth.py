@@ -8,11 +8,10 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -26,7 +25,7 @@ from rpc.local.tokens import api_key
 from rpc.platform.auth import Caller, TokenCache, TokenVerifier, gateway_authorization
 from rpc.platform.errors import ApiError
 from rpc.platform.settings import SUPABASE_CLI_PUBLISHABLE_KEY, SUPABASE_CLI_SECRET_KEY
-from tests.support import SECRET, bearer, live_server, make_user, token_for
+from tests.support import SECRET, bearer, http_server, live_server, make_user, token_for
 
 WHOAMI = "/functions/v1/whoami"
 
@@ -271,14 +270,8 @@ def serve_jwks(jwks: Jwks) -> Iterator[str]:
         def log_message(self, *_: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(Handler) as url:
+        yield url
 
 
 async def test_es256_and_rs256_from_the_jwks(database, user):

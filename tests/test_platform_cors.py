@@ -13,10 +13,9 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ import pytest
 
 from rpc.local.tokens import api_key
 from tests.conftest import Database
-from tests.support import SECRET, User, live_server, make_user, token_for
+from tests.support import SECRET, User, http_server, live_server, make_user, token_for
 
 ANON_KEY = api_key(SECRET, "anon")
 ORIGIN = "http://localhost:3000"
@@ -273,14 +272,8 @@ def page_server(config: dict[str, str]) -> Iterator[tuple[str, queue.Queue[dict[
         def log_message(self, *_: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", results
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(Handler) as url:
+        yield url, results
 
 
 def browse(api: str, user: User) -> dict[str, Any]:
