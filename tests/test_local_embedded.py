@@ -1,8 +1,8 @@
 """The embedded cluster wherever a clone lives, and the extensions it lets `postgres` create.
 
 Run as root, the binaries run as the `pgserver` OS user, who cannot enter a clone in `/root/...` or in a
-`mktemp -d` folder (mode 700). These tests build exactly that: the wheel's package copied into a folder only
-root can enter, as a clone's `.venv` holds it.
+`mktemp -d` folder (mode 700). These tests build exactly that: the repository cloned into a folder only
+root can enter, with the wheel's package in the clone's `.venv` as `make` installs it.
 """
 
 from __future__ import annotations
@@ -54,16 +54,21 @@ def modes(path: Path) -> dict[Path, int]:
 
 @pytest.fixture
 def locked_clone() -> Iterator[Path]:
-    """A folder only root can enter (`tempfile.mkdtemp`: mode 700) holding the wheel's package under `lib/`,
-    with the vendored libraries beside it as in site-packages."""
-    clone = Path(tempfile.mkdtemp(prefix="talentbase-clone-"))
+    """The repository cloned into a folder only root can enter (`tempfile.mkdtemp`: mode 700), with the
+    wheel's package (and its vendored libraries beside it) in the clone's `.venv/lib`, as in site-packages."""
+    if shutil.which("git") is None:
+        pytest.skip("git clones the repository")
+    locked = Path(tempfile.mkdtemp(prefix="talentbase-clone-"))
+    clone = locked / "talentbase"
+    subprocess.run(["git", "clone", "--quiet", "--depth", "1", f"file://{ROOT}", str(clone)], check=True)
+    site = clone / ".venv" / "lib"
     ignore = shutil.ignore_patterns("__pycache__")
-    shutil.copytree(WHEEL_PACKAGE, clone / "lib" / WHEEL_PACKAGE.name, ignore=ignore, symlinks=True)
+    shutil.copytree(WHEEL_PACKAGE, site / WHEEL_PACKAGE.name, ignore=ignore, symlinks=True)
     libs = WHEEL_PACKAGE.with_name(f"{WHEEL_PACKAGE.name}.libs")
     if libs.is_dir():
-        shutil.copytree(libs, clone / "lib" / libs.name, symlinks=True)
+        shutil.copytree(libs, site / libs.name, symlinks=True)
     yield clone
-    shutil.rmtree(clone, ignore_errors=True)
+    shutil.rmtree(locked, ignore_errors=True)
 
 
 START_QUERY_STOP = """
@@ -101,12 +106,13 @@ def test_a_clone_only_root_can_enter_runs_its_cluster(locked_clone: Path, data_i
                 sys.executable,
                 "-c",
                 START_QUERY_STOP,
-                str(locked_clone / "lib"),
+                str(locked_clone / ".venv" / "lib"),
                 str(data_dir),
                 str(free_port()),
             ],
             cwd=locked_clone,
-            env={**os.environ, "PYTHONPATH": f"{locked_clone / 'lib'}{os.pathsep}{ROOT}"},
+            # The clone's own code, and the wheel from its .venv.
+            env={**os.environ, "PYTHONPATH": f"{locked_clone / '.venv' / 'lib'}{os.pathsep}{locked_clone}"},
             capture_output=True,
             text=True,
             timeout=120,
