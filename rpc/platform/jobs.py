@@ -5,6 +5,7 @@ Each capability declares its tasks on a `procrastinate.Blueprint` (its `tasks`),
 as the row that causes them (from SQL, or from a trigger), so nothing is lost if a process dies between
 the two. Delivery is at least once: every side effect needs an idempotency key. `python app.py` runs one
 worker in-process; in production `litestar worker` runs them as processes of their own, as many as needed.
+Either way the worker is supervised: procrastinate's stops for good when its database connection dies.
 """
 
 from __future__ import annotations
@@ -13,15 +14,19 @@ import asyncio
 import contextlib
 import functools
 import logging
+import signal
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import procrastinate
 from procrastinate import builtin_tasks
+from procrastinate.exceptions import ConnectorException
+from procrastinate.worker import Worker
 
 from rpc.platform import email
 from rpc.platform.ai import AI
 from rpc.platform.capabilities import Capability, email_template_dirs, name_of
+from rpc.platform.db import LivePool
 from rpc.platform.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -29,6 +34,11 @@ log = logging.getLogger(__name__)
 HEARTBEAT_S = 10.0
 # A worker whose heartbeat is older than this is reported dead by /health.
 WORKER_STALE_S = 6 * HEARTBEAT_S
+# Seconds before replacing a worker that stopped, by how many stopped in a row; one that ran for
+# HEALTHY_RUN_S starts the count afresh.
+RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
+HEALTHY_RUN_S = 60.0
+WORKER_POOL_TIMEOUT_S = 10.0
 
 maintenance = procrastinate.Blueprint()
 
@@ -57,6 +67,14 @@ def combined_tasks(capabilities: tuple[Capability, ...]) -> procrastinate.Bluepr
     return combined
 
 
+def worker_pool(**options: Any) -> LivePool[Any]:
+    """procrastinate's pool, minus the round-trip `check=` it asks for: LivePool drops dead connections
+    itself, at once, where that check would make the worker sleep after each (up to 15 s after a
+    restart, its jobs' outcomes unrecorded meanwhile)."""
+    options.pop("check", None)
+    return LivePool(**options)
+
+
 def job_settings(context: procrastinate.JobContext) -> Settings:
     """The worker's settings when it was given them (`additional_context["settings"]`), else the process's."""
     settings = context.additional_context.get("settings")
@@ -82,27 +100,56 @@ class Queue:
 
     def app(self) -> procrastinate.App:
         connector = procrastinate.PsycopgConnector(
+            pool_factory=worker_pool,
             conninfo=self.settings.admin_dsn,
             min_size=1,
             max_size=4,
+            # How long a job's query (recording its outcome too) waits for the database, and so how soon
+            # the pool reconnects after an outage (see LivePool); a worker that gives up is restarted.
+            timeout=WORKER_POOL_TIMEOUT_S,
             kwargs={"options": "-c search_path=procrastinate", "application_name": "talentbase-worker"},
         )
         app = procrastinate.App(connector=connector, worker_defaults={"additional_context": self.context()})
         app.add_tasks_from(self.tasks, namespace="")
         return app
 
+    async def supervise(self, app: procrastinate.App, **options: Any) -> None:
+        """Run workers on an open `app`, one after another, until cancelled (which stops the one running
+        gracefully).
+
+        procrastinate's worker stops for good when a connection of its dies (a database restart): its
+        listener fails to reconnect, or a query fails, and it stops. So each worker that stops is replaced,
+        after a wait that grows while replacements keep stopping. Its jobs are not lost: one that failed
+        with the connection is retried as any failed job; one whose failure could not be recorded (the
+        server gone in between) stays `doing`, which the email sweep retries within a minute of its worker
+        unregistering as it stopped (or, if the server was gone for that too, of its heartbeat going stale).
+        """
+        loop = asyncio.get_running_loop()
+        options = {"install_signal_handlers": False, "update_heartbeat_interval": HEARTBEAT_S, **options}
+        failures = 0
+        while True:
+            worker = Worker(app, **{**app.worker_defaults, **options})
+            started = loop.time()
+            try:
+                await worker.run()
+                problem = "a task of its failed, logged above"  # how it stops unasked: a lost listener
+            except ConnectorException as exc:
+                problem = f"database error: {exc.__cause__ or exc}"
+            except Exception as exc:
+                log.exception("the job worker failed", exc_info=exc)
+                problem = f"{type(exc).__name__}: {exc}"
+            failures = 1 if loop.time() - started >= HEALTHY_RUN_S else failures + 1
+            delay = RESTART_BACKOFF_S[min(failures, len(RESTART_BACKOFF_S)) - 1]
+            log.warning("the job worker stopped (%s); restarting it in %.1f s", problem, delay)
+            await asyncio.sleep(delay)
+
     @contextlib.asynccontextmanager
     async def running_worker(self) -> AsyncIterator[procrastinate.App]:
-        """A worker in this process (the local stack); cancelled gracefully on exit."""
+        """A supervised worker in this process (the local stack); cancelled gracefully on exit."""
         app = self.app()
         async with app.open_async():
             task = asyncio.create_task(
-                app.run_worker_async(
-                    name="in-process",
-                    install_signal_handlers=False,
-                    update_heartbeat_interval=HEARTBEAT_S,
-                    shutdown_graceful_timeout=5,
-                ),
+                self.supervise(app, name="in-process", shutdown_graceful_timeout=5),
                 name="procrastinate-worker",
             )
             try:
@@ -113,7 +160,20 @@ class Queue:
                     await task
 
     async def work(self) -> None:
-        """A worker process's whole life (`litestar worker`)."""
+        """A worker process's whole life (`litestar worker`): supervised until SIGINT or SIGTERM, which let
+        the jobs at hand finish."""
         app = self.app()
+        loop = asyncio.get_running_loop()
         async with app.open_async():
-            await app.run_worker_async(update_heartbeat_interval=HEARTBEAT_S)
+            supervisor = asyncio.create_task(self.supervise(app), name="procrastinate-worker")
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, supervisor.cancel)
+            try:
+                await supervisor
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():  # cancelled from outside, not by a signal
+                    raise
+            finally:
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(signum)
