@@ -340,8 +340,12 @@ async def test_health_sees_a_live_worker(database):
 async def test_health_is_503_when_the_database_is_unreachable(database):
     from app import create_app
 
+    # The project's own secrets: with the supabase CLI's, the app would not start without checking the
+    # database first (tests/test_platform_guard.py).
     unreachable = database.settings(
-        api_database_url="postgresql://authenticator:postgres@127.0.0.1:9/postgres"
+        api_database_url="postgresql://authenticator:postgres@127.0.0.1:9/postgres",
+        supabase_jwt_secret="a-project-secret-of-at-least-32-characters",
+        supabase_secret_key="sb_secret_own",
     )
     unreachable = unreachable.model_copy(update={"db_pool_timeout_s": 0.5})
     async with AsyncTestClient(app=create_app(unreachable)) as client:

@@ -74,6 +74,14 @@ async def test_a_local_database_that_is_not_the_embedded_one_is_refused() -> Non
         drop_database(other.name)
 
 
+async def test_an_unreachable_database_cannot_be_checked_and_is_refused(database: Database) -> None:
+    unreachable = database.settings(
+        api_database_url="postgresql://authenticator:postgres@127.0.0.1:9/postgres",
+        db_pool_timeout_s=0.5,
+    )
+    assert "cannot be reached to check" in await refusal(unreachable)
+
+
 def test_the_bootstrap_leaves_the_mark() -> None:
     assert EMBEDDED_MARK in BOOTSTRAP.read_text()
 

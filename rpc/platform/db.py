@@ -16,7 +16,6 @@ requests fail with a 503 rather than hang, and a restart shorter than that is ri
 from __future__ import annotations
 
 import dataclasses
-import logging
 import select
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -33,9 +32,6 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from psycopg_pool.abc import ACT
 
 from rpc.platform.auth import Caller
-from rpc.platform.errors import ApiError
-
-log = logging.getLogger(__name__)
 
 # `request.jwt.claim.sub` is what PostgREST before v9 set beside the claims; Supabase's auth.uid() reads it
 # first, so policies calling auth.uid() many times per query skip parsing the whole claims JSON each time
@@ -170,25 +166,6 @@ class Database:
             await self._pool.close()
             self._pool = None
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[Connection]:
-        """A pooled connection, alive when taken; losing it on the way is a 503, not a 500."""
-        pool = self.pool
-        conn = await pool.getconn()
-        try:
-            yield conn
-        except psycopg.OperationalError as exc:
-            # A connection closed under a statement without a FATAL first (the server killed, the network
-            # gone) raises an error with no SQLSTATE, which would otherwise map to a 500.
-            if exc.sqlstate is not None or not conn.broken:
-                raise
-            log.warning("lost the database connection: %s", exc)
-            raise ApiError(
-                503, "database_unavailable", "the database is unavailable, try again", {"Retry-After": "1"}
-            ) from exc
-        finally:
-            await pool.putconn(conn)
-
     def setup(self, caller: Caller, method: str, path: str) -> str:
         """The statement that starts a request as PostgREST does, values quoted client-side."""
         key = (caller.role, caller.claims_json, caller.user_id or "", method, path)
@@ -212,7 +189,7 @@ class Database:
         """
         started = time.perf_counter()
         try:
-            async with self.connection() as conn:
+            async with self.pool.connection() as conn:
                 # Simple protocol, which runs several statements in one message; values are quoted in it.
                 await AsyncClientCursor(conn).execute(
                     cast(LiteralString, "begin;\n" + self.setup(caller, method, path))
@@ -250,7 +227,7 @@ class Database:
         """
         started = time.perf_counter()
         try:
-            async with self.connection() as conn:
+            async with self.pool.connection() as conn:
                 cursor = AsyncClientCursor(conn, row_factory=dict_row)
                 statement = cursor.mogrify(query, params) if params else query
                 await cursor.execute(cast(LiteralString, self.setup(caller, method, path) + statement))

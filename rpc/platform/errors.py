@@ -72,6 +72,12 @@ def raised_by_us(exc: psycopg.Error) -> bool:
 
 def pg_error(exc: psycopg.Error) -> ApiError:
     state = exc.sqlstate or ""
+    if not state and isinstance(exc, psycopg.OperationalError):
+        # The connection went under a statement without a word from the server (it was killed, the network
+        # went): the database is unavailable, not the request wrong.
+        return ApiError(
+            503, "database_unavailable", "the database is unavailable, try again", {"Retry-After": "1"}
+        )
     # PostgREST's convention, which our functions follow: SQLSTATE PTxyz answers with HTTP status xyz.
     if state.startswith("PT") and state[2:].isdigit() and 400 <= int(state[2:]) < 500 and raised_by_us(exc):
         status = int(state[2:])

@@ -15,6 +15,8 @@ import logging
 from typing import LiteralString
 
 import msgspec
+import psycopg
+import psycopg_pool
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from rpc.platform.db import SERVICE, Database
@@ -50,7 +52,13 @@ async def refuse_public_secrets(settings: Settings, db: Database) -> None:
     not_embedded = f"the database is not the local stack's embedded one, but {named}: {fix}"
     if not (is_local_dsn(settings.admin_dsn) and is_local_dsn(settings.api_dsn)):
         raise PublicSecretsRefused(not_embedded)  # without asking it: it may not even answer
-    [row] = await db.fetch(SERVICE, WHERE_THE_DATABASE_IS)
+    try:
+        [row] = await db.fetch(SERVICE, WHERE_THE_DATABASE_IS)
+    except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+        raise PublicSecretsRefused(
+            f"{named}, so the database must be the local stack's embedded one, and it cannot be reached to"
+            f" check: {type(exc).__name__}"
+        ) from exc
     local = row["address"] is None or is_loopback(row["address"].split("/")[0])
     if not (local and EMBEDDED_MARK in row["note"]):
         raise PublicSecretsRefused(not_embedded)
