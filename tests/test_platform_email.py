@@ -164,9 +164,12 @@ class Jobs:
         )
 
     async def sweep(self, settings: Settings) -> None:
-        """What the minutely periodic job does, then whatever it queued."""
-        with contextlib.suppress(procrastinate.exceptions.AlreadyEnqueued):
-            await self.app.configure_task("email:requeue_unsent_emails").defer_async(timestamp=0)
+        """What the minutely periodic jobs do (jobs of dead workers put back, pending messages without a job
+        given one), then whatever they queued."""
+        for task in ("maintenance:retry_stalled_jobs", "email:requeue_unsent_emails"):
+            with contextlib.suppress(procrastinate.exceptions.AlreadyEnqueued):
+                await self.app.configure_task(task).defer_async(timestamp=0)
+        await self.work(settings, queue="maintenance")
         await self.work(settings)
 
 
@@ -630,6 +633,7 @@ async def test_without_smtp_settings_the_message_goes_to_the_log(committed, jobs
 
 async def test_the_periodic_expiry_marks_overdue_requests_expired(committed, jobs, settings, smtp):
     assert jobs.schedule[("email:requeue_unsent_emails", "requeue_unsent_emails")] == "* * * * *"
+    assert jobs.schedule[("maintenance:retry_stalled_jobs", "retry_stalled_jobs")] == "* * * * *"
     assert jobs.schedule[("matching:expire_introductions", "expire_introductions")] == "*/5 * * * *"
 
     overdue, waiting = request_introduction(committed), request_introduction(committed)

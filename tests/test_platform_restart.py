@@ -218,13 +218,16 @@ def left_by_its_worker(conn: psycopg.Connection, outbox_id: int) -> dict[str, An
     return job if job["status"] != "doing" or job["worker_id"] is None else None
 
 
-def run_the_email_sweep(conn: psycopg.Connection) -> None:
-    """Queue now what the periodic `requeue_unsent_emails` queues every minute."""
-    conn.execute(
-        "insert into procrastinate.procrastinate_jobs (queue_name, task_name, queueing_lock, args)"
-        " values ('email', 'email:requeue_unsent_emails', 'requeue_unsent_emails', '{\"timestamp\": 0}')"
-        " on conflict (queueing_lock) where status = 'todo' do nothing"
-    )
+def run_the_sweeps(conn: psycopg.Connection) -> None:
+    """Queue now what the periodic sweeps queue every minute: jobs of dead workers put back, pending
+    messages without a job given one."""
+    for queue, task in (("maintenance", "retry_stalled_jobs"), ("email", "requeue_unsent_emails")):
+        conn.execute(
+            "insert into procrastinate.procrastinate_jobs (queue_name, task_name, queueing_lock, args)"
+            " values (%s, %s, %s, '{\"timestamp\": 0}')"
+            " on conflict (queueing_lock) where status = 'todo' do nothing",
+            (queue, f"{queue}:{task}", task),
+        )
 
 
 def healthy(client: httpx.Client) -> dict[str, Any] | None:
@@ -303,7 +306,7 @@ def test_the_app_survives_a_database_restart(stack: Stack, restart: Callable[[Em
             )
         else:
             assert job["status"] == "doing", job
-            run_the_email_sweep(conn)
+            run_the_sweeps(conn)
         wait_until(lambda: email_status(conn, stuck) == "console", 15, "the email stuck in the restart, sent")
 
 

@@ -6,8 +6,8 @@ when no SMTP host is configured. It holds the row's lock from reading it until i
 so two jobs for one message never both send it; a retry of a row carries the same Message-ID, so a
 receiver can drop the duplicate that at-least-once delivery allows (SMTP accepted it, then the worker died
 before committing). While SMTP is down the row stays pending and the job retries with exponential backoff;
-after `MAX_ATTEMPTS` the row is marked failed with its last error. A periodic sweep puts stalled jobs (their
-worker died) back in the queue and re-queues pending rows no job is waiting for.
+after `MAX_ATTEMPTS` the row is marked failed with its last error. A periodic sweep re-queues pending rows
+no job is waiting for; a job whose worker died is put back in the queue by rpc.platform.jobs.
 
 The templates belong to the capabilities that queue them (`rpc/<capability>/templates/email/`); the
 layout they extend, `base.html`, is the platform's.
@@ -44,9 +44,6 @@ LAYOUTS = Path(__file__).parent / "templates" / "email"
 MAX_ATTEMPTS = 20
 FIRST_RETRY_S = 30
 MAX_RETRY_WAIT_S = 3600
-
-# A worker whose heartbeat is older than this is dead and its jobs stalled (rpc.platform.jobs.WORKER_STALE_S).
-STALLED_AFTER_S = 60
 
 
 class GaveUp(Exception):
@@ -273,13 +270,7 @@ async def send_email(context: procrastinate.JobContext, outbox_id: int) -> None:
     name="requeue_unsent_emails", queue="email", queueing_lock="requeue_unsent_emails", pass_context=True
 )
 async def requeue_unsent_emails(context: procrastinate.JobContext, timestamp: int) -> None:
-    """Jobs of dead workers back to the queue (their `doing` status and lock would hold the message for
-    ever), then a job for every pending message without one."""
-    manager = context.app.job_manager
-    stalled = await manager.get_stalled_jobs(queue="email", seconds_since_heartbeat=STALLED_AFTER_S)
-    for job in stalled:
-        log.warning("retrying %s of a dead worker", job.call_string)
-        await manager.retry_job(job)
+    """A job for every pending message without one waiting or running."""
     row = await context.app.connector.execute_query_one_async(
         "select private.requeue_unsent_emails() as requeued"
     )

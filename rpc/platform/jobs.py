@@ -44,12 +44,27 @@ maintenance = procrastinate.Blueprint()
 
 
 @maintenance.periodic(cron="17 3 * * *", periodic_id="prune_finished_jobs")
-@maintenance.task(queue="maintenance", queueing_lock="prune_finished_jobs", pass_context=True)
+@maintenance.task(
+    name="prune_finished_jobs", queue="maintenance", queueing_lock="prune_finished_jobs", pass_context=True
+)
 async def prune_finished_jobs(context: procrastinate.JobContext, timestamp: int) -> None:
     """Finished jobs are kept two weeks for inspection, then removed (failed ones stay until handled)."""
     await builtin_tasks.remove_old_jobs(
         context, max_hours=24 * 14, remove_cancelled=True, remove_aborted=True
     )
+
+
+@maintenance.periodic(cron="* * * * *", periodic_id="retry_stalled_jobs")
+@maintenance.task(
+    name="retry_stalled_jobs", queue="maintenance", queueing_lock="retry_stalled_jobs", pass_context=True
+)
+async def retry_stalled_jobs(context: procrastinate.JobContext, timestamp: int) -> None:
+    """Jobs a dead worker left `doing` back to the queue, whatever their queue: their status (and lock)
+    would hold them for ever. Delivery is at least once, so every task is written to run twice safely."""
+    manager = context.app.job_manager
+    for job in await manager.get_stalled_jobs(seconds_since_heartbeat=WORKER_STALE_S):
+        log.warning("retrying %s of a dead worker", job.call_string)
+        await manager.retry_job(job)
 
 
 @functools.cache
@@ -121,8 +136,8 @@ class Queue:
         listener fails to reconnect, or a query fails, and it stops. So each worker that stops is replaced,
         after a wait that grows while replacements keep stopping. Its jobs are not lost: one that failed
         with the connection is retried as any failed job; one whose failure could not be recorded (the
-        server gone in between) stays `doing`, which the email sweep retries within a minute of its worker
-        unregistering as it stopped (or, if the server was gone for that too, of its heartbeat going stale).
+        server gone in between) stays `doing`, which `retry_stalled_jobs` puts back within a minute of its
+        worker unregistering as it stopped (or, if the server was gone for that too, of its heartbeat going stale).
         """
         loop = asyncio.get_running_loop()
         options = {"install_signal_handlers": False, "update_heartbeat_interval": HEARTBEAT_S, **options}
