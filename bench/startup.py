@@ -81,7 +81,9 @@ def main() -> None:
     api_port, db_port = free_port(), free_port()
     env = {
         **os.environ,
-        "DATA_DIR": str(root / "data"),
+        # The folder itself, not one inside it: as root, a cluster below a mode-700 folder would move to
+        # /var/lib/talentbase (see rpc/local/embedded.py), out of this cleanup's reach.
+        "DATA_DIR": str(root),
         "API_PORT": str(api_port),
         "DB_PORT": str(db_port),
     }
