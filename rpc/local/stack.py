@@ -22,7 +22,7 @@ from rpc.local.rest import HOW_TO_GET_IT, find_postgrest
 from rpc.local.tokens import api_key
 from rpc.platform.cli import CommandError
 from rpc.platform.migrations import MigrationError, Runner, Target, push
-from rpc.platform.settings import Settings, get_settings, is_local_dsn
+from rpc.platform.settings import Settings, get_settings
 from rpc.platform.web import configure_logging
 
 with warnings.catch_warnings():
@@ -65,8 +65,6 @@ def database(settings: Settings, *, owner: bool = False) -> Iterator[Target]:
 
 def reset(settings: Settings) -> None:
     """Rebuild the embedded database from scratch and reseed it; anything else is refused."""
-    if not is_local_dsn(settings.admin_dsn):
-        raise LocalStackError("db reset only runs against a local database; DATABASE_URL points elsewhere")
     if not settings.embedded:
         raise LocalStackError(
             "db reset rebuilds the embedded database; for `supabase start` use `supabase db reset`"

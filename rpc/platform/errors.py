@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 import psycopg
 import psycopg_pool
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import Send
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,14 @@ def error_response(
         media_type=MediaType.JSON,
         headers=headers,
     )
+
+
+async def send_error(send: Send, status: int, code: str, message: str) -> None:
+    """The same shape from ASGI middleware, which answers before Litestar's exception handlers can."""
+    body = msgspec.json.encode({"error": code, "message": message})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 HTTP_CODES = {

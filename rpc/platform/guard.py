@@ -14,12 +14,12 @@ import ipaddress
 import logging
 from typing import LiteralString
 
-import msgspec
 import psycopg
 import psycopg_pool
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from rpc.platform.db import SERVICE, Database
+from rpc.platform.errors import send_error
 from rpc.platform.settings import Settings, is_local_dsn, is_loopback
 
 log = logging.getLogger(__name__)
@@ -67,12 +67,6 @@ async def refuse_public_secrets(settings: Settings, db: Database) -> None:
 def loopback_only(app: ASGIApp) -> ASGIApp:
     """Refuses connections that arrive on an address other machines can reach (a server bound beyond
     loopback by its own command line, which settings cannot see). Test clients name no address: let through."""
-    refusal = msgspec.json.encode(
-        {
-            "error": "public_secrets",
-            "message": "this server uses the supabase CLI's public secrets and answers on loopback only",
-        }
-    )
     warned = False
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
@@ -84,14 +78,12 @@ def loopback_only(app: ASGIApp) -> ASGIApp:
         if not warned:
             warned = True
             log.error("refusing requests on %s: the supabase CLI's public secrets are in use", server[0])
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 503,
-                "headers": [(b"content-type", b"application/json")],
-            }
+        await send_error(
+            send,
+            503,
+            "public_secrets",
+            "this server uses the supabase CLI's public secrets and answers on loopback only",
         )
-        await send({"type": "http.response.body", "body": refusal})
 
     return middleware
 

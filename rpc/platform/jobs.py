@@ -137,7 +137,8 @@ class Queue:
         after a wait that grows while replacements keep stopping. Its jobs are not lost: one that failed
         with the connection is retried as any failed job; one whose failure could not be recorded (the
         server gone in between) stays `doing`, which `retry_stalled_jobs` puts back within a minute of its
-        worker unregistering as it stopped (or, if the server was gone for that too, of its heartbeat going stale).
+        worker unregistering as it stopped (or, if the server was gone for that too, of its heartbeat
+        going stale).
         """
         loop = asyncio.get_running_loop()
         options = {"install_signal_handlers": False, "update_heartbeat_interval": HEARTBEAT_S, **options}

@@ -16,7 +16,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # The supabase CLI's local secret: with it the anon and service_role keys are the ones `supabase start` prints.
 SUPABASE_CLI_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"  # noqa: S105 (public)
 # And its local API keys of the newer kind, which its gateway turns into the anon and service_role keys.
-LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 SUPABASE_CLI_PUBLISHABLE_KEY = "sb_publishable_ACJWlzQHlZjBrEguHvfOxg_3BJgxAaH"
 SUPABASE_CLI_SECRET_KEY = "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz"  # noqa: S105 (public)
 
@@ -138,6 +137,9 @@ def with_login(dsn: str, user: str, password: str) -> str:
 
 def with_database(dsn: str, database: str) -> str:
     return urlunsplit(urlsplit(dsn)._replace(path=f"/{database}"))
+
+
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def is_loopback(host: str) -> bool:

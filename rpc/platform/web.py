@@ -16,7 +16,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from rpc.platform.auth import Caller
 from rpc.platform.db import DB_SECONDS
-from rpc.platform.errors import ApiError
+from rpc.platform.errors import ApiError, send_error
 from rpc.platform.settings import Settings
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -275,23 +275,18 @@ async def preflight(
     send: Send, origin: str, allowed_origin: list[tuple[bytes, bytes]] | None, requested: str | None
 ) -> None:
     if allowed_origin is None:
-        status = 403
-        body = msgspec.json.encode(
-            {"error": "origin_not_allowed", "message": f"the origin {origin} is not in CORS_ORIGINS"}
-        )
-        headers = [(b"content-type", b"application/json")]
-    else:
-        status, body = 200, b""
-        headers = [
-            *allowed_origin,
-            (b"access-control-allow-methods", PREFLIGHT_METHODS),
-            (b"access-control-max-age", PREFLIGHT_MAX_AGE),
-        ]
-        if requested is not None:
-            headers.append((b"access-control-allow-headers", requested.encode("latin-1")))
-    headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+        await send_error(send, 403, "origin_not_allowed", f"the origin {origin} is not in CORS_ORIGINS")
+        return
+    headers = [
+        *allowed_origin,
+        (b"access-control-allow-methods", PREFLIGHT_METHODS),
+        (b"access-control-max-age", PREFLIGHT_MAX_AGE),
+        (b"content-length", b"0"),
+    ]
+    if requested is not None:
+        headers.append((b"access-control-allow-headers", requested.encode("latin-1")))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 class RateLimiter:
