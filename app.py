@@ -66,6 +66,12 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         from rpc.local.rest import rest_gateway
 
         gateway, postgrest = rest_gateway(settings)
+    storage = None
+    if settings.storage_enabled:
+        # The local stack's /storage/v1 (Supabase Storage serves it in production).
+        from rpc.local.storage import storage_api
+
+        storage = storage_api(settings, db, verifier)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -73,6 +79,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
             await db.open()
             stack.push_async_callback(db.close)
             await refuse_public_secrets(settings, db)
+            if storage is not None:
+                await storage.open()
             if postgrest is not None:
                 await postgrest.start()
                 stack.push_async_callback(postgrest.stop)
@@ -88,6 +96,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
             HealthController,
             functions_router([handler for c in CAPABILITIES for handler in c.route_handlers]),
             *([gateway.handler()] if gateway is not None else []),
+            *([storage.handler()] if storage is not None else []),
         ],
         dependencies=DEPENDENCIES,
         lifespan=[lifespan],

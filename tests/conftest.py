@@ -80,6 +80,8 @@ class Database:
             "api_database_url": self.authenticator,
             "run_worker": False,
             "log_json": False,
+            # Object bytes of this database's local Storage API, never the developer's .data/storage.
+            "storage_dir": Path(tempfile.gettempdir()) / f"talentbase-storage-{self.name}",
             "db_pool_max": 4,
         }
         values.update(overrides)
@@ -109,6 +111,7 @@ def clone_database(name: str, template: str = TEMPLATE) -> Database:
 def drop_database(name: str) -> None:
     with psycopg.connect(cluster_dsn(), autocommit=True) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+    shutil.rmtree(Path(tempfile.gettempdir()) / f"talentbase-storage-{name}", ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -159,11 +162,12 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
 @pytest.fixture(scope="module")
 def api_url(database: Database) -> Iterator[str]:
     """The whole local stack on this module's database, as a frontend meets it: the app under uvicorn on
-    127.0.0.1 with real PostgREST behind `/rest/v1` and the functions at `/functions/v1`."""
+    127.0.0.1 with real PostgREST behind `/rest/v1`, Storage at `/storage/v1` and the functions at
+    `/functions/v1`."""
     from app import create_app
     from rpc.local.rest import HOW_TO_GET_IT, find_postgrest
 
-    settings = database.settings(rest_api=True)
+    settings = database.settings(rest_api=True, storage_api=True)
     if find_postgrest(settings) is None:
         pytest.skip(HOW_TO_GET_IT)
     with live_server(create_app(settings)) as url:

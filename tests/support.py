@@ -23,10 +23,13 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from rpc.local.rest import free_port
-from rpc.local.tokens import sign, user_claims
+from rpc.local.tokens import api_key, sign, user_claims
 from rpc.platform.settings import SUPABASE_CLI_JWT_SECRET
 
 SECRET = SUPABASE_CLI_JWT_SECRET
+# The keys `supabase start` prints, which a frontend's .env.local holds.
+ANON_KEY = api_key(SECRET, "anon")
+SERVICE_KEY = api_key(SECRET, "service_role")
 
 
 @dataclass(frozen=True)

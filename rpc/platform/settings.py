@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     rest_schemas: str = "public"
     rest_max_rows: int = 1000
     rest_db_pool: int = 10
+    # The local stack's Storage API (/storage/v1), over storage.buckets and storage.objects.
+    storage_api: bool | None = Field(None, description="None: on with the embedded database")
+    storage_dir: Path | None = Field(None, description="None: DATA_DIR/storage")
 
     # AI provider: the OpenAI SDK, or any OpenAI-compatible server through OPENAI_BASE_URL. Without a key,
     # the AI features are off.
@@ -99,6 +102,15 @@ class Settings(BaseSettings):
     @property
     def rest_enabled(self) -> bool:
         return self.embedded if self.rest_api is None else self.rest_api
+
+    @property
+    def storage_enabled(self) -> bool:
+        return self.embedded if self.storage_api is None else self.storage_api
+
+    @property
+    def project_url(self) -> str:
+        """Where the project's APIs answer (/storage/v1, /auth/v1): Supabase's URL, else the local stack's."""
+        return (self.supabase_url or self.api_url).rstrip("/")
 
     @property
     def api_url(self) -> str:
