@@ -63,6 +63,8 @@ BUCKET_COLUMNS = (
     " updated_at"
 )
 RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# Type and cache control are sent back as headers on download: printable ASCII only (no CR/LF injection).
+HEADER_VALUE = re.compile(r"[\x20-\x7e]{1,1024}")
 
 
 class ClientGone(Exception):
@@ -80,6 +82,12 @@ class Call:
     params: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
+    authenticated: Caller | None = None  # who sent it (routes that take a token instead have none)
+
+    @property
+    def caller(self) -> Caller:
+        assert self.authenticated is not None, "a public route asked for its caller"
+        return self.authenticated
 
     def name(self) -> str:
         return names.object_key(names.decode(self.params["name"]))
@@ -175,7 +183,7 @@ class StorageApi:
             query = parse_qs(call.scope["query_string"].decode("latin-1"), keep_blank_values=True)
             call.query = {key: values[-1] for key, values in query.items()}
             if not public:
-                call.scope["storage.caller"] = await self.caller(call)
+                call.authenticated = await self.authenticate(call)
             await handler(self, call, send)
             return
         status = 405 if path_matched else 404
@@ -187,7 +195,7 @@ class StorageApi:
             http_status=status,
         )
 
-    async def caller(self, call: Call) -> Caller:
+    async def authenticate(self, call: Call) -> Caller:
         authorization = gateway_authorization(call.headers.get("authorization"), call.headers.get("apikey"))
         try:
             return await self.verifier.verify(authorization)
@@ -224,6 +232,9 @@ class StorageApi:
             limit = min(limit, bucket["file_size_limit"])
         allowed = None if names.is_empty_folder(name) else bucket["allowed_mime_types"]
         body = await UploadBody.read_head(call, limit)
+        for value in (body.mime_type, body.cache_control):
+            if not HEADER_VALUE.fullmatch(value):
+                raise errors.invalid_request(f"Invalid character in header value: {value[:50]!r}")
         names.mime_allowed(body.mime_type, allowed)
         owner = caller.claims.get("sub")
         if not checked:
@@ -609,10 +620,6 @@ def decode_user_metadata(encoded: str) -> dict[str, Any] | None:
 # -- routes (order matters: the first pattern that matches the path wins, fixed words before names) -------
 
 
-def caller_of(call: Call) -> Caller:
-    return cast(Caller, call.scope["storage.caller"])
-
-
 async def send_json(send: Send, body: Any, status: int = 200) -> None:
     encoded = msgspec.json.encode(body)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(encoded)).encode())]
@@ -676,7 +683,7 @@ async def list_buckets(api: StorageApi, call: Call, send: Send) -> None:
     except ValueError:
         raise errors.invalid_request("limit and offset must be integers") from None
     rows = await api.db.fetch(
-        caller_of(call),
+        call.caller,
         cast(
             LiteralString,
             # Column and order come from the lists above.
@@ -695,7 +702,7 @@ async def create_bucket(api: StorageApi, call: Call, send: Send) -> None:
     body = await call.json()
     name = names.bucket_name(required(body, "name"))
     bucket_id = names.bucket_name(body.get("id") or name)
-    caller = caller_of(call)
+    caller = call.caller
     owner = caller.claims.get("sub")
     await api.db.fetch(
         caller,
@@ -719,7 +726,7 @@ async def create_bucket(api: StorageApi, call: Call, send: Send) -> None:
 @route("GET", rf"/bucket/{BUCKET}/?")
 async def get_bucket(api: StorageApi, call: Call, send: Send) -> None:
     rows = await api.db.fetch(
-        caller_of(call),
+        call.caller,
         cast(LiteralString, f"select {BUCKET_COLUMNS} from storage.buckets where id = %s"),  # noqa: S608 (constant)
         (call.bucket(),),
         method=call.method,
@@ -734,7 +741,7 @@ async def get_bucket(api: StorageApi, call: Call, send: Send) -> None:
 async def update_bucket(api: StorageApi, call: Call, send: Send) -> None:
     body = await call.json()
     rows = await api.db.fetch(
-        caller_of(call),
+        call.caller,
         "update storage.buckets set public = coalesce(%s, public), file_size_limit = %s,"
         " allowed_mime_types = %s, updated_at = now() where id = %s returning id",
         (
@@ -754,7 +761,7 @@ async def update_bucket(api: StorageApi, call: Call, send: Send) -> None:
 @route("POST", rf"/bucket/{BUCKET}/empty/?")
 async def empty_bucket(api: StorageApi, call: Call, send: Send) -> None:
     bucket_id = call.bucket()
-    caller = caller_of(call)
+    caller = call.caller
     async with api.db.as_caller(caller, method=call.method, path=call.path) as conn:
         found = await (
             await conn.execute("select 1 from storage.buckets where id = %s", (bucket_id,))
@@ -774,7 +781,7 @@ async def empty_bucket(api: StorageApi, call: Call, send: Send) -> None:
 @route("DELETE", rf"/bucket/{BUCKET}/?")
 async def delete_bucket(api: StorageApi, call: Call, send: Send) -> None:
     bucket_id = call.bucket()
-    async with api.db.as_caller(caller_of(call), method=call.method, path=call.path) as conn:
+    async with api.db.as_caller(call.caller, method=call.method, path=call.path) as conn:
         found = await (
             await conn.execute("select 1 from storage.buckets where id = %s", (bucket_id,))
         ).fetchone()
@@ -817,7 +824,7 @@ async def list_objects(api: StorageApi, call: Call, send: Send) -> None:
         prefix += "/"  # a prefix is a folder, as in Storage's v1 search
     level = prefix.count("/") + 1
     rows = await api.db.fetch(
-        caller_of(call),
+        call.caller,
         cast(LiteralString, LIST.format(column=column, order=order)),
         {
             "bucket": call.bucket(),
@@ -867,7 +874,7 @@ def object_pair(body: dict[str, Any]) -> tuple[str, str, str, str]:
 async def move_object(api: StorageApi, call: Call, send: Send) -> None:
     # Bytes are stored per version, not per key: a move is a rename of the row, checked by its policies.
     bucket_id, source, destination_bucket, destination = object_pair(await call.json())
-    caller = caller_of(call)
+    caller = call.caller
     async with api.db.as_caller(caller, method=call.method, path=call.path) as conn:
         existing = await locked_version(conn, caller, destination_bucket, destination)
         if existing is not None and (destination_bucket, destination) != (bucket_id, source):
@@ -893,7 +900,7 @@ async def move_object(api: StorageApi, call: Call, send: Send) -> None:
 async def copy_object(api: StorageApi, call: Call, send: Send) -> None:
     body = await call.json()
     bucket_id, source, destination_bucket, destination = object_pair(body)
-    caller = caller_of(call)
+    caller = call.caller
     original = await api.find(caller, call, bucket_id, source)
     metadata = dict(original["metadata"] or {})
     user_metadata = original["user_metadata"]
@@ -934,7 +941,7 @@ async def sign_many(api: StorageApi, call: Call, send: Send) -> None:
         raise errors.invalid_request(f"paths must be at most {MAX_OBJECTS_PER_REQUEST} object names")
     bucket_id = call.bucket()
     rows = await api.db.fetch(
-        caller_of(call),
+        call.caller,
         "select name from storage.objects where bucket_id = %s and name = any(%s)",
         (bucket_id, paths),
         method=call.method,
@@ -958,7 +965,7 @@ async def sign_many(api: StorageApi, call: Call, send: Send) -> None:
 async def sign_one(api: StorageApi, call: Call, send: Send) -> None:
     expiry = expires_in(await call.json())
     bucket_id, name = call.bucket(), call.name()
-    await api.find(caller_of(call), call, bucket_id, name)
+    await api.find(call.caller, call, bucket_id, name)
     token = api.sign({"url": f"{bucket_id}/{name}", "scope": "download"}, expiry)
     await send_json(send, {"signedURL": f"/object/sign/{bucket_id}/{name}?token={token}"})
 
@@ -973,7 +980,7 @@ async def download_signed(api: StorageApi, call: Call, send: Send) -> None:
 @route("POST", rf"/object/upload/sign/{BUCKET}/{NAME}")
 async def sign_upload(api: StorageApi, call: Call, send: Send) -> None:
     bucket_id, name = call.bucket(), call.name()
-    caller = caller_of(call)
+    caller = call.caller
     owner = caller.claims.get("sub")
     upsert = call.headers.get("x-upsert") == "true"
     declared = call.headers.get("content-length")
@@ -1021,7 +1028,7 @@ async def public_bucket(api: StorageApi, bucket_id: str) -> None:
 
 @route("GET|HEAD", rf"/object/authenticated/{BUCKET}/{NAME}")
 async def download_authenticated(api: StorageApi, call: Call, send: Send) -> None:
-    await api.serve(call, send, caller_of(call), call.bucket(), call.name())
+    await api.serve(call, send, call.caller, call.bucket(), call.name())
 
 
 async def send_info(api: StorageApi, call: Call, send: Send, caller: Caller) -> None:
@@ -1053,24 +1060,24 @@ async def info_public(api: StorageApi, call: Call, send: Send) -> None:
 
 @route("GET", rf"/object/info/authenticated/{BUCKET}/{NAME}")
 async def info_authenticated(api: StorageApi, call: Call, send: Send) -> None:
-    await send_info(api, call, send, caller_of(call))
+    await send_info(api, call, send, call.caller)
 
 
 @route("GET", rf"/object/info/{BUCKET}/{NAME}")
 async def info(api: StorageApi, call: Call, send: Send) -> None:
-    await send_info(api, call, send, caller_of(call))
+    await send_info(api, call, send, call.caller)
 
 
 @route("GET|HEAD", rf"/object/{BUCKET}/{NAME}")
 async def download(api: StorageApi, call: Call, send: Send) -> None:
-    await api.serve(call, send, caller_of(call), call.bucket(), call.name())
+    await api.serve(call, send, call.caller, call.bucket(), call.name())
 
 
 @route("POST", rf"/object/{BUCKET}/{NAME}")
 async def create_object(api: StorageApi, call: Call, send: Send) -> None:
     upsert = call.headers.get("x-upsert") == "true"
     object_id, key = await api.upload(
-        call, caller_of(call), bucket_id=call.bucket(), name=call.name(), upsert=upsert, checked=False
+        call, call.caller, bucket_id=call.bucket(), name=call.name(), upsert=upsert, checked=False
     )
     await send_json(send, {"Id": object_id, "Key": key})
 
@@ -1078,7 +1085,7 @@ async def create_object(api: StorageApi, call: Call, send: Send) -> None:
 @route("PUT", rf"/object/{BUCKET}/{NAME}")
 async def update_object(api: StorageApi, call: Call, send: Send) -> None:
     object_id, key = await api.upload(
-        call, caller_of(call), bucket_id=call.bucket(), name=call.name(), upsert=True, checked=False
+        call, call.caller, bucket_id=call.bucket(), name=call.name(), upsert=True, checked=False
     )
     await send_json(send, {"Id": object_id, "Key": key})
 
@@ -1092,7 +1099,7 @@ async def remove_objects(api: StorageApi, call: Call, send: Send) -> None:
         raise errors.invalid_request(
             f"Bulk object requests are limited to {MAX_OBJECTS_PER_REQUEST} objects per request."
         )
-    async with api.db.as_caller(caller_of(call), method=call.method, path=call.path) as conn:
+    async with api.db.as_caller(call.caller, method=call.method, path=call.path) as conn:
         await conn.execute(ALLOW_DELETE)
         cursor = await conn.execute(
             cast(
@@ -1111,7 +1118,7 @@ async def remove_objects(api: StorageApi, call: Call, send: Send) -> None:
 @route("DELETE", rf"/object/{BUCKET}/{NAME}")
 async def remove_object(api: StorageApi, call: Call, send: Send) -> None:
     bucket_id, name = call.bucket(), call.name()
-    async with api.db.as_caller(caller_of(call), method=call.method, path=call.path) as conn:
+    async with api.db.as_caller(call.caller, method=call.method, path=call.path) as conn:
         await conn.execute(ALLOW_DELETE)
         cursor = await conn.execute(
             "delete from storage.objects where bucket_id = %s and name = %s returning version",
