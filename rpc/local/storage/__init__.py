@@ -10,6 +10,7 @@ from __future__ import annotations
 from rpc.local.config import parse_size, supabase_config
 from rpc.local.storage.api import StorageApi
 from rpc.local.storage.files import ObjectFiles
+from rpc.local.storage.routes import ROUTES
 from rpc.platform.auth import TokenVerifier
 from rpc.platform.db import Database
 from rpc.platform.settings import Settings
@@ -22,6 +23,7 @@ def storage_api(settings: Settings, db: Database, verifier: TokenVerifier) -> St
         db,
         verifier,
         ObjectFiles(settings.storage_dir or settings.data_dir / "storage"),
+        ROUTES,
         secret=settings.supabase_jwt_secret.get_secret_value(),
         file_size_limit=limit,
     )

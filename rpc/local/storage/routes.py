@@ -1,0 +1,559 @@
+"""The routes of `/storage/v1`, in the order they are matched: fixed words before names, as Storage's
+router prefers them (so a bucket named `public` or `sign` is reached only where the real server reaches it).
+Paths, bodies and answers follow supabase/storage's `src/http/routes/object` and `bucket`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, LiteralString, cast
+
+import msgspec
+from litestar.types import Send
+
+from rpc.local.config import parse_size
+from rpc.local.storage import errors, names
+from rpc.local.storage.api import OBJECT_COLUMNS, Call, Route, locked_version
+from rpc.local.storage.errors import StorageError
+from rpc.local.storage.uploads import decode_user_metadata
+from rpc.platform.auth import Caller
+from rpc.platform.db import SERVICE
+
+if TYPE_CHECKING:
+    from rpc.local.storage.api import StorageApi
+
+MAX_OBJECTS_PER_REQUEST = 1000
+UPLOAD_URL_EXPIRY_S = 7200  # the real server's default for signed upload URLs
+SORT_COLUMNS = frozenset({"name", "updated_at", "created_at", "last_accessed_at"})
+BUCKET_SORT_COLUMNS = frozenset({"id", "name", "created_at", "updated_at"})
+# Storage's response schema types `owner` as a string, so a bucket without one (made by SQL) says "".
+BUCKET_COLUMNS = (
+    "id, name, coalesce(owner::text, '') as owner, public, file_size_limit, allowed_mime_types, created_at,"
+    " updated_at"
+)
+
+Handler = Callable[["StorageApi", Call, Send], Awaitable[None]]
+
+
+def route(method: str, pattern: str, *, public: bool = False) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        ROUTES.append((frozenset(method.split("|")), re.compile(pattern), handler, public))
+        return handler
+
+    return register
+
+
+ROUTES: list[Route] = []
+BUCKET = r"(?P<bucket>[^/]+)"
+NAME = r"(?P<name>.+)"
+
+
+async def send_json(send: Send, body: Any, status: int = 200) -> None:
+    encoded = msgspec.json.encode(body)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(encoded)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": encoded})
+
+
+def required(body: dict[str, Any], key: str, kind: type | tuple[type, ...] = str) -> Any:
+    value = body.get(key)
+    if value is None:
+        raise errors.invalid_request(f"body must have required property '{key}'")
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise errors.invalid_request(f"body/{key} has the wrong type")
+    return value
+
+
+def expires_in(body: dict[str, Any]) -> int:
+    # Storage's schema says integer and its validator coerces: supabase-py sends "60".
+    value = required(body, "expiresIn", (int, float, str))
+    try:
+        seconds = int(value)
+    except ValueError:
+        seconds = 0
+    if seconds != float(value or 0) or not 0 < seconds <= 10 * 365 * 86400:
+        raise errors.invalid_request("expiresIn must be a positive number of seconds")
+    return seconds
+
+
+def file_size_limit(value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except (ValueError, TypeError):
+        raise StorageError(
+            400, "InvalidRequest", "Invalid file size format, hint: use 20GB / 20MB / 30KB / 3B"
+        ) from None
+
+
+def mime_types(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(item, str) and "/" in item for item in value):
+        raise errors.invalid_request(
+            "allowed_mime_types must be a list of types such as image/png or image/*"
+        )
+    return value
+
+
+@route("GET", r"/bucket/?")
+async def list_buckets(api: StorageApi, call: Call, send: Send) -> None:
+    column = call.query.get("sortColumn", "name")
+    order = call.query.get("sortOrder", "asc").lower()
+    if column not in BUCKET_SORT_COLUMNS or order not in ("asc", "desc"):
+        raise errors.invalid_request("sortColumn or sortOrder is not one Storage knows")
+    try:
+        limit = int(call.query.get("limit", "1000"))
+        offset = int(call.query.get("offset", "0"))
+    except ValueError:
+        raise errors.invalid_request("limit and offset must be integers") from None
+    rows = await api.db.fetch(
+        call.caller,
+        cast(
+            LiteralString,
+            # Column and order come from the lists above.
+            f"select {BUCKET_COLUMNS} from storage.buckets where name ilike %s escape '\\'"  # noqa: S608
+            f" order by {column} {order} limit %s offset %s",
+        ),
+        (f"%{like_escape(call.query.get('search', ''))}%", max(0, min(limit, 1000)), max(0, offset)),
+        method=call.method,
+        path=call.path,
+    )
+    await send_json(send, rows)
+
+
+@route("POST", r"/bucket/?")
+async def create_bucket(api: StorageApi, call: Call, send: Send) -> None:
+    body = await call.json()
+    name = names.bucket_name(required(body, "name"))
+    bucket_id = names.bucket_name(body.get("id") or name)
+    caller = call.caller
+    owner = caller.claims.get("sub")
+    await api.db.fetch(
+        caller,
+        "insert into storage.buckets (id, name, owner, owner_id, public, file_size_limit, allowed_mime_types)"
+        " values (%s, %s, %s, %s, %s, %s, %s)",
+        (
+            bucket_id,
+            name,
+            owner,
+            owner,
+            bool(body.get("public", False)),
+            file_size_limit(body.get("file_size_limit")),
+            mime_types(body.get("allowed_mime_types")),
+        ),
+        method=call.method,
+        path=call.path,
+    )
+    await send_json(send, {"name": bucket_id})
+
+
+@route("GET", rf"/bucket/{BUCKET}/?")
+async def get_bucket(api: StorageApi, call: Call, send: Send) -> None:
+    rows = await api.db.fetch(
+        call.caller,
+        cast(LiteralString, f"select {BUCKET_COLUMNS} from storage.buckets where id = %s"),  # noqa: S608 (constant)
+        (call.bucket(),),
+        method=call.method,
+        path=call.path,
+    )
+    if not rows:
+        raise errors.no_such_bucket()
+    await send_json(send, rows[0])
+
+
+@route("PUT", rf"/bucket/{BUCKET}/?")
+async def update_bucket(api: StorageApi, call: Call, send: Send) -> None:
+    body = await call.json()
+    rows = await api.db.fetch(
+        call.caller,
+        "update storage.buckets set public = coalesce(%s, public), file_size_limit = %s,"
+        " allowed_mime_types = %s, updated_at = now() where id = %s returning id",
+        (
+            body.get("public") if isinstance(body.get("public"), bool) else None,
+            file_size_limit(body.get("file_size_limit")),
+            mime_types(body.get("allowed_mime_types")),
+            call.bucket(),
+        ),
+        method=call.method,
+        path=call.path,
+    )
+    if not rows:
+        raise errors.no_such_bucket()
+    await send_json(send, {"message": "Successfully updated"})
+
+
+@route("POST", rf"/bucket/{BUCKET}/empty/?")
+async def empty_bucket(api: StorageApi, call: Call, send: Send) -> None:
+    bucket_id = call.bucket()
+    caller = call.caller
+    async with api.db.as_caller(caller, method=call.method, path=call.path) as conn:
+        found = await (
+            await conn.execute("select 1 from storage.buckets where id = %s", (bucket_id,))
+        ).fetchone()
+        if found is None:
+            raise errors.no_such_bucket()
+        await conn.execute(ALLOW_DELETE)
+        cursor = await conn.execute(
+            "delete from storage.objects where bucket_id = %s returning version", (bucket_id,)
+        )
+        removed = await cursor.fetchall()
+    for row in removed:
+        api.files.remove(row["version"])
+    await send_json(send, {"message": "Successfully emptied"})
+
+
+@route("DELETE", rf"/bucket/{BUCKET}/?")
+async def delete_bucket(api: StorageApi, call: Call, send: Send) -> None:
+    bucket_id = call.bucket()
+    async with api.db.as_caller(call.caller, method=call.method, path=call.path) as conn:
+        found = await (
+            await conn.execute("select 1 from storage.buckets where id = %s", (bucket_id,))
+        ).fetchone()
+        if found is None:
+            raise errors.no_such_bucket()
+        await conn.execute(ALLOW_DELETE)
+        has_objects = await (
+            await conn.execute("select 1 from storage.objects where bucket_id = %s limit 1", (bucket_id,))
+        ).fetchone()
+        if has_objects is not None:
+            raise errors.bucket_not_empty()
+        cursor = await conn.execute("delete from storage.buckets where id = %s returning id", (bucket_id,))
+        if await cursor.fetchone() is None:
+            raise errors.no_such_bucket()
+    await send_json(send, {"message": "Successfully deleted"})
+
+
+ALLOW_DELETE: LiteralString = "select set_config('storage.allow_delete_query', 'true', true)"
+
+
+def like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@route("POST", rf"/object/list/{BUCKET}/?")
+async def list_objects(api: StorageApi, call: Call, send: Send) -> None:
+    body = await call.json()
+    prefix = required(body, "prefix")
+    search = body.get("search") or ""
+    sort = body.get("sortBy") or {}
+    if not isinstance(search, str) or not isinstance(sort, dict):
+        raise errors.invalid_request("search must be text and sortBy an object")
+    column, order = sort.get("column", "name"), str(sort.get("order", "asc")).lower()
+    if column not in SORT_COLUMNS or order not in ("asc", "desc"):
+        raise errors.invalid_request("sortBy.column or sortBy.order is not one Storage knows")
+    limit, offset = body.get("limit", 100), body.get("offset", 0)
+    if not isinstance(limit, int) or not isinstance(offset, int) or limit < 0 or offset < 0:
+        raise errors.invalid_request("limit and offset must be non-negative integers")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"  # a prefix is a folder, as in Storage's v1 search
+    level = prefix.count("/") + 1
+    rows = await api.db.fetch(
+        call.caller,
+        cast(LiteralString, LIST.format(column=column, order=order)),
+        {
+            "bucket": call.bucket(),
+            "pattern": like_escape((prefix + search).lower()) + "%",
+            "level": level,
+            "limit": min(limit, 1000),
+            "offset": offset,
+        },
+        method=call.method,
+        path=call.path,
+    )
+    await send_json(send, rows)
+
+
+# Storage's v1 search: the folders at the prefix's level first (by name), then its files, one page of both.
+LIST = """
+with visible as (
+  select name, path_tokens, id, updated_at, created_at, last_accessed_at, metadata
+  from storage.objects
+  where bucket_id = %(bucket)s and lower(name) like %(pattern)s escape '\\'
+)
+(select folder as name, null::uuid as id, null::timestamptz as updated_at, null::timestamptz as created_at,
+        null::timestamptz as last_accessed_at, null::jsonb as metadata
+   from (select distinct path_tokens[%(level)s] as folder from visible
+         where cardinality(path_tokens) > %(level)s) folders
+  order by folder {order})
+union all
+(select path_tokens[%(level)s], id, updated_at, created_at, last_accessed_at, metadata
+   from visible where cardinality(path_tokens) = %(level)s
+  order by {column} {order})
+limit %(limit)s offset %(offset)s
+"""
+
+
+def object_pair(body: dict[str, Any]) -> tuple[str, str, str, str]:
+    bucket_id = names.bucket_name(required(body, "bucketId"))
+    destination_bucket = names.bucket_name(body.get("destinationBucket") or bucket_id)
+    return (
+        bucket_id,
+        names.object_key(required(body, "sourceKey")),
+        destination_bucket,
+        names.object_key(required(body, "destinationKey")),
+    )
+
+
+@route("POST", r"/object/move/?")
+async def move_object(api: StorageApi, call: Call, send: Send) -> None:
+    # Bytes are stored per version, not per key: a move is a rename of the row, checked by its policies.
+    bucket_id, source, destination_bucket, destination = object_pair(await call.json())
+    caller = call.caller
+    async with api.db.as_caller(caller, method=call.method, path=call.path) as conn:
+        existing = await locked_version(conn, caller, destination_bucket, destination)
+        if existing is not None and (destination_bucket, destination) != (bucket_id, source):
+            raise errors.already_exists()
+        cursor = await conn.execute(
+            "update storage.objects set bucket_id = %s, name = %s, owner = %s, owner_id = %s"
+            " where bucket_id = %s and name = %s returning id",
+            (
+                destination_bucket,
+                destination,
+                caller.claims.get("sub"),
+                caller.claims.get("sub"),
+                bucket_id,
+                source,
+            ),
+        )
+        if await cursor.fetchone() is None:
+            raise errors.no_such_key()
+    await send_json(send, {"message": "Successfully moved"})
+
+
+@route("POST", r"/object/copy/?")
+async def copy_object(api: StorageApi, call: Call, send: Send) -> None:
+    body = await call.json()
+    bucket_id, source, destination_bucket, destination = object_pair(body)
+    caller = call.caller
+    original = await api.find(caller, call, bucket_id, source)
+    metadata = dict(original["metadata"] or {})
+    user_metadata = original["user_metadata"]
+    if body.get("copyMetadata", True) is False:
+        overrides = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+        metadata.pop("cacheControl", None)
+        metadata.pop("mimetype", None)
+        metadata.update({k: v for k, v in overrides.items() if k in ("cacheControl", "mimetype")})
+        encoded = call.headers.get("x-metadata")
+        user_metadata = decode_user_metadata(encoded) if encoded else None
+    upsert = call.headers.get("x-upsert") == "true"
+    version = await asyncio.to_thread(api.files.link, original["version"])
+    try:
+        object_id, previous = await api.store(
+            caller,
+            call,
+            destination_bucket,
+            destination,
+            caller.claims.get("sub"),
+            version,
+            metadata,
+            user_metadata,
+            upsert,
+        )
+    except BaseException:
+        api.files.remove(version)
+        raise
+    api.files.remove(previous)
+    await send_json(send, {"Id": object_id, "Key": f"{destination_bucket}/{destination}"})
+
+
+@route("POST", rf"/object/sign/{BUCKET}/?")
+async def sign_many(api: StorageApi, call: Call, send: Send) -> None:
+    body = await call.json()
+    expiry = expires_in(body)
+    paths = required(body, "paths", list)
+    if not all(isinstance(path, str) for path in paths) or len(paths) > MAX_OBJECTS_PER_REQUEST:
+        raise errors.invalid_request(f"paths must be at most {MAX_OBJECTS_PER_REQUEST} object names")
+    bucket_id = call.bucket()
+    rows = await api.db.fetch(
+        call.caller,
+        "select name from storage.objects where bucket_id = %s and name = any(%s)",
+        (bucket_id, paths),
+        method=call.method,
+        path=call.path,
+    )
+    found = {row["name"] for row in rows}
+    results = []
+    for path in paths:
+        if path in found:
+            token = api.sign({"url": f"{bucket_id}/{path}", "scope": "download"}, expiry)
+            results.append(
+                {"error": None, "path": path, "signedURL": f"/object/sign/{bucket_id}/{path}?token={token}"}
+            )
+        else:
+            error = "Either the object does not exist or you do not have access to it"
+            results.append({"error": error, "path": path, "signedURL": None})
+    await send_json(send, results)
+
+
+@route("POST", rf"/object/sign/{BUCKET}/{NAME}")
+async def sign_one(api: StorageApi, call: Call, send: Send) -> None:
+    expiry = expires_in(await call.json())
+    bucket_id, name = call.bucket(), call.name()
+    await api.find(call.caller, call, bucket_id, name)
+    token = api.sign({"url": f"{bucket_id}/{name}", "scope": "download"}, expiry)
+    await send_json(send, {"signedURL": f"/object/sign/{bucket_id}/{name}?token={token}"})
+
+
+@route("GET|HEAD", rf"/object/sign/{BUCKET}/{NAME}", public=True)
+async def download_signed(api: StorageApi, call: Call, send: Send) -> None:
+    bucket_id, name = call.bucket(), call.name()
+    api.verify_signed(call, bucket_id, name, "download")
+    await api.serve(call, send, SERVICE, bucket_id, name)
+
+
+@route("POST", rf"/object/upload/sign/{BUCKET}/{NAME}")
+async def sign_upload(api: StorageApi, call: Call, send: Send) -> None:
+    bucket_id, name = call.bucket(), call.name()
+    caller = call.caller
+    owner = caller.claims.get("sub")
+    upsert = call.headers.get("x-upsert") == "true"
+    declared = call.headers.get("content-length")
+    await api.probe_write(
+        caller,
+        call,
+        bucket_id,
+        name,
+        owner,
+        upsert,
+        {"mimetype": call.headers.get("content-type"), "contentLength": declared},
+        None,
+    )
+    url = f"{bucket_id}/{name}"
+    token = api.sign({"owner": owner, "url": url, "upsert": upsert, "scope": "upload"}, UPLOAD_URL_EXPIRY_S)
+    await send_json(send, {"url": f"/object/upload/sign/{url}?token={token}", "token": token})
+
+
+@route("PUT", rf"/object/upload/sign/{BUCKET}/{NAME}", public=True)
+async def upload_signed(api: StorageApi, call: Call, send: Send) -> None:
+    bucket_id, name = call.bucket(), call.name()
+    payload = api.verify_signed(call, bucket_id, name, "upload")
+    owner = payload.get("owner")
+    # The token is the permission (its issuer's insert was checked when it was signed), as on Storage.
+    claims = {"role": "service_role", **({"sub": owner} if isinstance(owner, str) else {})}
+    signer = Caller(role="service_role", claims=claims)
+    _, key = await api.upload(
+        call, signer, bucket_id=bucket_id, name=name, upsert=bool(payload.get("upsert")), checked=True
+    )
+    await send_json(send, {"Key": key})
+
+
+@route("GET|HEAD", rf"/object/public/{BUCKET}/{NAME}", public=True)
+async def download_public(api: StorageApi, call: Call, send: Send) -> None:
+    bucket_id, name = call.bucket(), call.name()
+    await public_bucket(api, bucket_id)
+    await api.serve(call, send, SERVICE, bucket_id, name)
+
+
+async def public_bucket(api: StorageApi, bucket_id: str) -> None:
+    rows = await api.db.fetch(SERVICE, "select 1 from storage.buckets where id = %s and public", (bucket_id,))
+    if not rows:
+        raise errors.no_such_bucket()
+
+
+@route("GET|HEAD", rf"/object/authenticated/{BUCKET}/{NAME}")
+async def download_authenticated(api: StorageApi, call: Call, send: Send) -> None:
+    await api.serve(call, send, call.caller, call.bucket(), call.name())
+
+
+async def send_info(api: StorageApi, call: Call, send: Send, caller: Caller) -> None:
+    row = await api.find(caller, call, call.bucket(), call.name())
+    metadata = row["metadata"] or {}
+    await send_json(
+        send,
+        {
+            "id": row["id"],
+            "name": row["name"],
+            "version": row["version"],
+            "bucket_id": row["bucket_id"],
+            "size": metadata.get("size"),
+            "content_type": metadata.get("mimetype"),
+            "cache_control": metadata.get("cacheControl"),
+            "etag": metadata.get("eTag"),
+            "metadata": row["user_metadata"],
+            "last_modified": row["updated_at"],
+            "created_at": row["created_at"],
+        },
+    )
+
+
+@route("GET", rf"/object/info/public/{BUCKET}/{NAME}", public=True)
+async def info_public(api: StorageApi, call: Call, send: Send) -> None:
+    await public_bucket(api, call.bucket())
+    await send_info(api, call, send, SERVICE)
+
+
+@route("GET", rf"/object/info/authenticated/{BUCKET}/{NAME}")
+async def info_authenticated(api: StorageApi, call: Call, send: Send) -> None:
+    await send_info(api, call, send, call.caller)
+
+
+@route("GET", rf"/object/info/{BUCKET}/{NAME}")
+async def info(api: StorageApi, call: Call, send: Send) -> None:
+    await send_info(api, call, send, call.caller)
+
+
+@route("GET|HEAD", rf"/object/{BUCKET}/{NAME}")
+async def download(api: StorageApi, call: Call, send: Send) -> None:
+    await api.serve(call, send, call.caller, call.bucket(), call.name())
+
+
+@route("POST", rf"/object/{BUCKET}/{NAME}")
+async def create_object(api: StorageApi, call: Call, send: Send) -> None:
+    upsert = call.headers.get("x-upsert") == "true"
+    object_id, key = await api.upload(
+        call, call.caller, bucket_id=call.bucket(), name=call.name(), upsert=upsert, checked=False
+    )
+    await send_json(send, {"Id": object_id, "Key": key})
+
+
+@route("PUT", rf"/object/{BUCKET}/{NAME}")
+async def update_object(api: StorageApi, call: Call, send: Send) -> None:
+    object_id, key = await api.upload(
+        call, call.caller, bucket_id=call.bucket(), name=call.name(), upsert=True, checked=False
+    )
+    await send_json(send, {"Id": object_id, "Key": key})
+
+
+@route("DELETE", rf"/object/{BUCKET}/?")
+async def remove_objects(api: StorageApi, call: Call, send: Send) -> None:
+    prefixes = required(await call.json(), "prefixes", list)
+    if not all(isinstance(prefix, str) for prefix in prefixes):
+        raise errors.invalid_request("prefixes must be object names")
+    if len(prefixes) > MAX_OBJECTS_PER_REQUEST:
+        raise errors.invalid_request(
+            f"Bulk object requests are limited to {MAX_OBJECTS_PER_REQUEST} objects per request."
+        )
+    async with api.db.as_caller(call.caller, method=call.method, path=call.path) as conn:
+        await conn.execute(ALLOW_DELETE)
+        cursor = await conn.execute(
+            cast(
+                LiteralString,
+                "delete from storage.objects where bucket_id = %s and name = any(%s)"  # noqa: S608 (constant)
+                f" returning {OBJECT_COLUMNS}",
+            ),
+            (call.bucket(), prefixes),
+        )
+        removed = await cursor.fetchall()
+    for row in removed:
+        api.files.remove(row.pop("version"))
+    await send_json(send, removed)
+
+
+@route("DELETE", rf"/object/{BUCKET}/{NAME}")
+async def remove_object(api: StorageApi, call: Call, send: Send) -> None:
+    bucket_id, name = call.bucket(), call.name()
+    async with api.db.as_caller(call.caller, method=call.method, path=call.path) as conn:
+        await conn.execute(ALLOW_DELETE)
+        cursor = await conn.execute(
+            "delete from storage.objects where bucket_id = %s and name = %s returning version",
+            (bucket_id, name),
+        )
+        row = await cursor.fetchone()
+        if row is None:
+            raise errors.no_such_key()
+    api.files.remove(row["version"])
+    await send_json(send, {"message": "Successfully deleted"})
