@@ -22,6 +22,7 @@ from rpc.platform.guard import loopback_only, refuse_public_secrets
 from rpc.platform.health import HealthController
 from rpc.platform.jobs import Queue
 from rpc.platform.settings import Settings, get_settings, is_local_dsn
+from rpc.platform.storage import Storage
 from rpc.platform.web import RateLimiter, configure_logging, cors, request_context
 
 CAPABILITIES: tuple[Capability, ...] = (identity, matching)
@@ -59,6 +60,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         },
     )
     queue = Queue(settings, CAPABILITIES)
+    # The functions' files, through /storage/v1 (Supabase's, or the local stack's below).
+    storage_client = Storage(settings)
     with_worker = settings.run_worker if run_worker is None else run_worker
     gateway = postgrest = None
     if settings.rest_enabled:
@@ -76,6 +79,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            stack.push_async_callback(storage_client.close)
             await db.open()
             stack.push_async_callback(db.close)
             await refuse_public_secrets(settings, db)
@@ -112,6 +116,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
                 "settings": settings,
                 "postgrest": postgrest,
                 "ai": AI(settings),
+                "storage": storage_client,
                 "queue": queue,
             }
         ),

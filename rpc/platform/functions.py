@@ -19,6 +19,7 @@ from rpc.platform.ai import AI
 from rpc.platform.auth import gateway_authorization
 from rpc.platform.db import Database, Session
 from rpc.platform.errors import ApiError
+from rpc.platform.storage import Storage
 
 
 async def provide_session(request: Request[Any, Any, Any]) -> Session:
@@ -52,10 +53,15 @@ def provide_ai(state: State) -> AI:
     return state.ai
 
 
+def provide_storage(state: State) -> Storage:
+    return state.storage
+
+
 # Resolved only where a handler asks for them (`/health` takes `db` only).
 DEPENDENCIES = {
     "db": Provide(provide_db, sync_to_thread=False),
     "ai": Provide(provide_ai, sync_to_thread=False),
+    "storage": Provide(provide_storage, sync_to_thread=False),
     "session": Provide(provide_session),
     "user_session": Provide(provide_user_session),
 }
