@@ -8,6 +8,12 @@ statement leaves the test's data intact and the next actor starts clean.
 from __future__ import annotations
 
 import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -15,9 +21,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, LiteralString
 
 import psycopg
+import pytest
 import uvicorn
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -212,6 +220,89 @@ def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# A page on another origin in headless Chromium, with supabase-js's browser bundle ----------------------
+
+SUPABASE_JS_BUNDLE = (
+    Path(__file__).resolve().parents[1] / "tools/node_modules/@supabase/supabase-js/dist/umd/supabase.js"
+)
+
+
+@contextmanager
+def page_server(page: str) -> Iterator[tuple[str, queue.Queue[dict[str, Any]]]]:
+    """The frontend: `page` and supabase-js's bundle (`/supabase.js`) on 127.0.0.1 at a port of its own
+    (another origin); the page POSTs its results back to `/results`."""
+    results: queue.Queue[dict[str, Any]] = queue.Queue()
+    files = {
+        "/": (page.encode(), "text/html; charset=utf-8"),
+        "/supabase.js": (SUPABASE_JS_BUNDLE.read_bytes(), "text/javascript"),
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path not in files:
+                self.send_error(404)
+                return
+            body, content_type = files[self.path]
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            results.put(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    with http_server(Handler) as url:
+        yield url, results
+
+
+def run_page(page: str) -> dict[str, Any]:
+    """What `page` (served by `page_server`) POSTed to `/results`, run by headless Chromium; skips when
+    Chromium or supabase-js's bundle is missing."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)")
+    if not SUPABASE_JS_BUNDLE.exists():
+        pytest.skip("supabase-js's browser bundle is missing: run `make install` (npm ci --prefix tools)")
+    with (
+        page_server(page) as (url, results),
+        tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile,
+        tempfile.TemporaryFile() as log,
+    ):
+        browser = subprocess.Popen(
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                url,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its group is its renderers and helpers, ended with it
+        )
+        try:
+            return results.get(timeout=60)
+        except queue.Empty:
+            log.seek(0)
+            pytest.fail(f"the page sent no results in 60 s; chromium said:\n{log.read()[-3000:].decode()}")
+        finally:
+            os.killpg(browser.pid, signal.SIGKILL)
+            browser.wait(10)
 
 
 # Reading back as the superuser, past every policy ------------------------------------------------------

@@ -7,16 +7,7 @@ response never carries CORS headers of its own. The last tests drive headless Ch
 from __future__ import annotations
 
 import json
-import os
-import queue
-import shutil
-import signal
-import subprocess
-import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +16,7 @@ import pytest
 
 from rpc.local.tokens import api_key
 from tests.conftest import Database
-from tests.support import SECRET, User, http_server, live_server, make_user, token_for
+from tests.support import SECRET, User, live_server, make_user, run_page, token_for
 
 ANON_KEY = api_key(SECRET, "anon")
 ORIGIN = "http://localhost:3000"
@@ -40,7 +31,6 @@ PATHS = ["/rest/v1/profiles", "/functions/v1/whoami"]
 ALLOWED = "https://app.example.com"
 CORS_ORIGINS = [ALLOWED, "https://*.preview.example.com"]
 CALLS = ("table", "rpc", "invoke", "apiVersion", "simple")  # the page's, below
-BUNDLE = Path(__file__).resolve().parents[1] / "tools/node_modules/@supabase/supabase-js/dist/umd/supabase.js"
 
 
 def preflight(url: str, origin: str = ORIGIN, requested: str | None = REQUESTED) -> httpx.Response:
@@ -242,47 +232,8 @@ run()
 """
 
 
-@contextmanager
-def page_server(config: dict[str, str]) -> Iterator[tuple[str, queue.Queue[dict[str, Any]]]]:
-    """The frontend: the page and supabase-js's bundle on 127.0.0.1 at a port of its own (another origin);
-    the page POSTs its results back to `/results`."""
-    results: queue.Queue[dict[str, Any]] = queue.Queue()
-    files = {
-        "/": (PAGE.replace("__CONFIG__", json.dumps(config)).encode(), "text/html; charset=utf-8"),
-        "/supabase.js": (BUNDLE.read_bytes(), "text/javascript"),
-    }
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path not in files:
-                self.send_error(404)
-                return
-            body, content_type = files[self.path]
-            self.send_response(200)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_POST(self) -> None:
-            results.put(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    with http_server(Handler) as url:
-        yield url, results
-
-
 def browse(api: str, user: User) -> dict[str, Any]:
     """What the page's calls to `api` returned, run by headless Chromium."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)")
-    if not BUNDLE.exists():
-        pytest.skip("supabase-js's browser bundle is missing: run `make install` (npm ci --prefix tools)")
     config = {
         "api": api,
         "anonKey": ANON_KEY,
@@ -291,38 +242,7 @@ def browse(api: str, user: User) -> dict[str, Any]:
         "sentryTrace": "771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1",
         "baggage": "sentry-environment=test,sentry-trace_id=771a43a4192642f0b136d5159a501700",
     }
-    with (
-        page_server(config) as (page, results),
-        tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile,
-        tempfile.TemporaryFile() as log,
-    ):
-        browser = subprocess.Popen(
-            [
-                chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--user-data-dir={profile}",
-                page,
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its group is its renderers and helpers, ended with it
-        )
-        try:
-            return results.get(timeout=60)
-        except queue.Empty:
-            log.seek(0)
-            pytest.fail(f"the page sent no results in 60 s; chromium said:\n{log.read()[-3000:].decode()}")
-        finally:
-            os.killpg(browser.pid, signal.SIGKILL)
-            browser.wait(10)
+    return run_page(PAGE.replace("__CONFIG__", json.dumps(config)))
 
 
 def test_supabase_js_in_a_browser_on_another_origin(api_url, user):
