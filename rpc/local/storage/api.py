@@ -77,7 +77,7 @@ class Call:
         return names.object_key(names.decode(self.params["name"]))
 
     def bucket(self) -> str:
-        return names.decode(self.params["bucket"])
+        return names.bucket_name(names.decode(self.params["bucket"]))
 
     async def json(self) -> dict[str, Any]:
         body = bytearray()
@@ -136,11 +136,10 @@ class StorageApi:
         except ClientGone:
             log.info("storage: the client left during %s %s", call.method, path)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-            if isinstance(exc, psycopg.Error) and exc.sqlstate is None:
-                log.warning("storage: database unavailable: %s", exc)
-            elif exc.__class__.__name__ not in ("InsufficientPrivilege", "UniqueViolation"):
-                log.warning("storage: database error: %s", exc)
-            await errors.from_database(exc).send(send)
+            error = errors.from_database(exc)
+            if error.status >= 500:
+                log.warning("storage: %s during %s %s: %s", error.code, call.method, path, exc)
+            await error.send(send)
 
     async def dispatch(self, call: Call, send: Send) -> None:
         path_matched = False

@@ -128,8 +128,12 @@ def from_database(exc: psycopg.Error | psycopg_pool.PoolTimeout) -> StorageError
         return StorageError(
             544, "DatabaseTimeout", "The connection to the database timed out", http_status=544
         )
-    if sqlstate == "22P02":
+    if sqlstate is not None and sqlstate.startswith("22"):
+        # Data exceptions: a value the client sent that its column cannot hold (text, a number's range).
         return StorageError(400, "InvalidParameter", "Invalid value format or type conversion failed")
+    if isinstance(exc, psycopg.DataError):
+        # Refused by psycopg before it was sent: text with NUL, which Postgres cannot store.
+        return StorageError(400, "InvalidParameter", "A value contains a character Storage does not accept")
     if sqlstate is None or sqlstate.startswith("08"):
         return database_unavailable()
     return StorageError(500, "DatabaseError", f"database error, code: {sqlstate}")

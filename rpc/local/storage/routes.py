@@ -70,10 +70,10 @@ def expires_in(body: dict[str, Any]) -> int:
     # Storage's schema says integer and its validator coerces: supabase-py sends "60".
     value = required(body, "expiresIn", (int, float, str))
     try:
-        seconds = int(value)
-    except ValueError:
-        seconds = 0
-    if seconds != float(value or 0) or not 0 < seconds <= 10 * 365 * 86400:
+        seconds, exact = int(float(value)), float(value)
+    except (ValueError, OverflowError):
+        seconds, exact = 0, 0.0
+    if seconds != exact or not 0 < seconds <= 10 * 365 * 86400:
         raise errors.invalid_request("expiresIn must be a positive number of seconds")
     return seconds
 

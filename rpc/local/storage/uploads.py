@@ -59,7 +59,8 @@ class UploadBody:
     async def read_head(cls, receive: Receive, headers: dict[str, str], limit: int) -> UploadBody:
         body = cls(receive)
         content_type = headers.get("content-type", "")
-        with contextlib.suppress(ValueError):
+        # Absent with chunked transfer encoding: then only the bytes as they stream in are counted.
+        with contextlib.suppress(KeyError, ValueError):
             body.declared = int(headers["content-length"])
         if content_type.lower().startswith("multipart/form-data"):
             await body._read_form_head(content_type)
@@ -144,7 +145,7 @@ class UploadBody:
                 if isinstance(event, bytes | bytearray):
                     yield bytes(event)
         if not self._file_ended:
-            raise ClientGone  # the form ended inside the file: it is not whole
+            raise errors.no_content()  # the request ended inside the file: it is not whole
 
 
 def decode_user_metadata(encoded: str) -> dict[str, Any] | None:
