@@ -158,14 +158,20 @@ def test_list_with_prefix_paging_sort_and_search(api_url, people):
     for name in ("b.png", "a.png", "c.png", "sub/d.png"):
         alice.upload(f"{root}/{name}", PNG, {"content-type": "image/png"})
     listed = alice.list(root)
-    assert [entry["name"] for entry in listed] == ["sub", "a.png", "b.png", "c.png"]
-    assert listed[0]["id"] is None  # a folder
-    assert listed[1]["metadata"]["size"] == len(PNG)
+    # By name, folders and files in one order (Storage's newest search); by a date, folders first.
+    assert [entry["name"] for entry in listed] == ["a.png", "b.png", "c.png", "sub"]
+    assert listed[3]["id"] is None  # a folder
+    assert listed[0]["metadata"]["size"] == len(PNG)
     page = alice.list(root, {"limit": 2, "offset": 1})
-    assert [entry["name"] for entry in page] == ["a.png", "b.png"]
+    assert [entry["name"] for entry in page] == ["b.png", "c.png"]
+    by_date = alice.list(root, {"sortBy": {"column": "created_at", "order": "desc"}})
+    assert [entry["name"] for entry in by_date] == ["sub", "c.png", "a.png", "b.png"]
     newest_first = alice.list(root, {"sortBy": {"column": "name", "order": "desc"}})
     assert [entry["name"] for entry in newest_first] == ["sub", "c.png", "b.png", "a.png"]
     assert [entry["name"] for entry in alice.list(root, {"search": "b"})] == ["b.png"]
+    # A search that reaches into a folder names what it found relative to the prefix.
+    assert [entry["name"] for entry in alice.list(root, {"search": "sub/d"})] == ["sub/d.png"]
+    assert [entry["name"] for entry in alice.list(root, {"search": "s"})] == ["sub"]
 
 
 def test_remove_move_and_copy(api_url, people):

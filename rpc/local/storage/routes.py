@@ -249,41 +249,52 @@ async def list_objects(api: StorageApi, call: Call, send: Send) -> None:
     if not isinstance(limit, int) or not isinstance(offset, int) or limit < 0 or offset < 0:
         raise errors.invalid_request("limit and offset must be non-negative integers")
     if prefix and not prefix.endswith("/"):
-        prefix += "/"  # a prefix is a folder, as in Storage's v1 search
-    level = prefix.count("/") + 1
+        prefix += "/"  # a prefix is a folder, as in Storage's search
+    ordering = (
+        f'sort_key collate "C" {order}'
+        if column == "name"
+        else f'is_folder desc, case when is_folder then sort_key end collate "C" {order}, {column} {order}, name'
+    )
     rows = await api.db.fetch(
         call.caller,
-        cast(LiteralString, LIST.format(column=column, order=order)),
+        cast(LiteralString, LIST + f" order by {ordering} limit %(limit)s offset %(offset)s"),
         {
             "bucket": call.bucket(),
             "pattern": like_escape((prefix + search).lower()) + "%",
-            "level": level,
+            "rest": len(prefix + search) + 1,
+            "start": len(prefix) + 1,
             "limit": min(limit, 1000),
             "offset": offset,
         },
         method=call.method,
         path=call.path,
     )
+    for row in rows:
+        del row["sort_key"], row["is_folder"]
     await send_json(send, rows)
 
 
-# Storage's v1 search: the folders at the prefix's level first (by name), then its files, one page of both.
+# Storage's search (its newest `storage.search`): what lies under the prefix and matches the search, one
+# level deep. A name with a `/` after what was searched for is a folder (listed once, by its name up to
+# that `/`), any other a file; both are named relative to the prefix. By name, folders and files come in
+# one order (of the lower-cased full path, byte-wise); by a date, folders first (by name), then files.
 LIST = """
-with visible as (
-  select name, path_tokens, id, updated_at, created_at, last_accessed_at, metadata
+with matched as (
+  select name, id, updated_at, created_at, last_accessed_at, metadata,
+         strpos(substr(name, %(rest)s), '/') as slash
   from storage.objects
   where bucket_id = %(bucket)s and lower(name) like %(pattern)s escape '\\'
+), entries as (
+  select distinct substr(left(name, %(rest)s - 2 + slash), %(start)s) as name, null::uuid as id,
+         null::timestamptz as updated_at, null::timestamptz as created_at,
+         null::timestamptz as last_accessed_at, null::jsonb as metadata,
+         lower(left(name, %(rest)s - 1 + slash)) as sort_key, true as is_folder
+  from matched where slash > 0
+  union all
+  select substr(name, %(start)s), id, updated_at, created_at, last_accessed_at, metadata, lower(name), false
+  from matched where slash = 0
 )
-(select folder as name, null::uuid as id, null::timestamptz as updated_at, null::timestamptz as created_at,
-        null::timestamptz as last_accessed_at, null::jsonb as metadata
-   from (select distinct path_tokens[%(level)s] as folder from visible
-         where cardinality(path_tokens) > %(level)s) folders
-  order by folder {order})
-union all
-(select path_tokens[%(level)s], id, updated_at, created_at, last_accessed_at, metadata
-   from visible where cardinality(path_tokens) = %(level)s
-  order by {column} {order})
-limit %(limit)s offset %(offset)s
+select * from entries
 """
 
 
