@@ -293,3 +293,44 @@ def test_buckets_are_listed_and_managed_by_the_service_role_only(api_url, people
     assert alice.list_buckets() == []
     assert storage_error(lambda: alice.create_bucket("mine")).status == "403"
     assert storage_error(lambda: alice.delete_bucket("avatars")).status == "404"
+
+
+def test_list_v2_pages_with_a_cursor_by_name_and_by_date(api_url, people):
+    alice = client_for(api_url, people["alice"]).storage.from_("avatars")
+    root = f"{people['alice'].id}/v2"
+    names = ["c.png", "a.png", "big/1.png", "big/2.png", "big/3.png", "b.png", "small/1.png"]
+    for name in names:
+        alice.upload(f"{root}/{name}", PNG, {"content-type": "image/png"})
+    flat = alice.list_v2({"prefix": f"{root}/", "limit": 3})
+    assert [entry.name for entry in flat.objects] == [f"{root}/{n}" for n in ("a.png", "b.png", "big/1.png")]
+    assert flat.hasNext
+    rest = alice.list_v2({"prefix": f"{root}/", "limit": 10, "cursor": flat.nextCursor})
+    assert [entry.name for entry in rest.objects] == [
+        f"{root}/{n}" for n in ("big/2.png", "big/3.png", "c.png", "small/1.png")
+    ]
+    assert not rest.hasNext
+    # One level: folders once each, and a page that ends on a folder continues after it.
+    seen: list[str] = []
+    cursor = None
+    for _ in range(10):
+        options = {"prefix": f"{root}/", "limit": 2, "with_delimiter": True}
+        page = alice.list_v2({**options, **({"cursor": cursor} if cursor else {})})
+        seen += [folder.name for folder in page.folders] + [entry.name for entry in page.objects]
+        if not page.hasNext:
+            break
+        cursor = page.nextCursor
+    assert sorted(seen) == sorted(f"{root}/{n}" for n in ("a.png", "b.png", "big/", "c.png", "small/"))
+    assert len(seen) == len(set(seen))
+    # Newest first, two at a time, every object once.
+    by_date: list[str] = []
+    cursor = None
+    for _ in range(10):
+        options = {"prefix": f"{root}/", "limit": 2, "sortBy": {"column": "created_at", "order": "desc"}}
+        page = alice.list_v2({**options, **({"cursor": cursor} if cursor else {})})
+        by_date += [entry.name for entry in page.objects]
+        if not page.hasNext:
+            break
+        cursor = page.nextCursor
+    assert by_date == [f"{root}/{n}" for n in reversed(names)]
+    error = storage_error(lambda: alice.list_v2({"prefix": "", "cursor": "not a cursor"}))
+    assert (error.status, error.code) == ("400", "InvalidParameter")

@@ -127,6 +127,22 @@ test('list: a prefix, limit and offset, sortBy and search', async () => {
   assert.deepEqual(names(ok(await avatars.list(`${folder}/sub`))), ['d.png'])
 })
 
+test('listV2: one level with folders, paged by its cursor', async () => {
+  const avatars = alice()
+  const folder = folderOf('v2')
+  for (const name of ['b.png', 'a.png', 'deep/1.png', 'deep/2.png']) {
+    ok(await avatars.upload(`${folder}/${name}`, pngBlob()))
+  }
+  const first = ok(await avatars.listV2({ prefix: `${folder}/`, limit: 2, with_delimiter: true }))
+  assert.deepEqual(first.objects.map((entry) => entry.name), [`${folder}/a.png`, `${folder}/b.png`])
+  assert.equal(first.hasNext, true)
+  const second = ok(
+    await avatars.listV2({ prefix: `${folder}/`, limit: 2, with_delimiter: true, cursor: first.nextCursor }),
+  )
+  assert.deepEqual(second.folders.map((entry) => entry.name), [`${folder}/deep/`])
+  assert.equal(second.hasNext, false)
+})
+
 test('remove, move and copy', async () => {
   const avatars = alice()
   const folder = folderOf('files')

@@ -6,8 +6,12 @@ Paths, bodies and answers follow supabase/storage's `src/http/routes/object` and
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, LiteralString, cast
 
 import msgspec
@@ -296,6 +300,135 @@ with matched as (
 )
 select * from entries
 """
+
+
+V2_SORT_COLUMNS = frozenset({"name", "updated_at", "created_at"})
+# Past every key under a folder: `~` and DEL sort after every character a valid key may hold.
+PAST_FOLDER = "\x7f"
+
+
+@dataclass
+class Position:
+    """Where a list-v2 page ends: the last name, and for a date order that entry's date (to the ms)."""
+
+    name: str
+    at: datetime | None = None
+
+    def token(self, column: str, order: str) -> str:
+        # Storage's continuation token: base64 of `l:`, `o:`, `c:` and `a:` lines.
+        parts = [f"l:{self.name}", f"o:{order}", f"c:{column}"]
+        if self.at is not None:
+            parts.append(f"a:{self.at.isoformat(timespec='milliseconds')}")
+        return base64.b64encode("\n".join(parts).encode()).decode()
+
+    @classmethod
+    def read(cls, token: str) -> tuple[Position, str | None, str | None]:
+        """The position, order and column a token holds; InvalidParameter when it is not one of ours."""
+        try:
+            lines = base64.b64decode(token, validate=True).decode().split("\n")
+            parts = dict(line.split(":", 1) for line in lines)
+            at = datetime.fromisoformat(parts["a"]) if "a" in parts else None
+        except (ValueError, KeyError, binascii.Error):
+            raise StorageError(400, "InvalidParameter", "Invalid Parameter continuation token") from None
+        return cls(parts.get("l", ""), at), parts.get("o"), parts.get("c")
+
+
+@route("POST", rf"/object/list-v2/{BUCKET}/?")
+async def list_objects_v2(api: StorageApi, call: Call, send: Send) -> None:
+    """Storage's cursor-paged listing: every key under a prefix (case-sensitive), or one level of it
+    (`with_delimiter`), by name or by a date; `nextCursor` continues where a page ended."""
+    body = await call.json()
+    prefix = body.get("prefix") or ""
+    limit = body.get("limit", 1000)
+    sort = body.get("sortBy") or {}
+    if not isinstance(prefix, str) or not isinstance(sort, dict):
+        raise errors.invalid_request("prefix must be text and sortBy an object")
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise errors.invalid_request("limit must be a positive integer")
+    limit = min(limit, 1000)
+    column, order = sort.get("column", "name"), str(sort.get("order", "asc")).lower()
+    position: Position | None = None
+    if cursor := body.get("cursor"):
+        if not isinstance(cursor, str):
+            raise errors.invalid_request("cursor must be text")
+        position, cursor_order, cursor_column = Position.read(cursor)
+        order, column = cursor_order or order, cursor_column or column
+    if column not in V2_SORT_COLUMNS or order not in ("asc", "desc"):
+        raise errors.invalid_request("sortBy.column or sortBy.order is not one Storage knows")
+    delimited = body.get("with_delimiter") is True
+    if position is not None and delimited and column == "name" and position.name.endswith("/"):
+        position.name += PAST_FOLDER if order == "asc" else ""  # a page that ended on a folder
+    entries: list[tuple[dict[str, Any], Position]] = []
+    exhausted = False
+    while len(entries) <= limit and not exhausted:
+        wanted = limit + 1 - len(entries)
+        rows = await api.db.fetch(
+            call.caller,
+            cast(LiteralString, list_v2_query(column, order, position)),
+            {
+                "bucket": call.bucket(),
+                "prefix": like_escape(prefix) + "%",
+                "after_name": position.name if position else None,
+                "after_at": position.at if position else None,
+                "limit": wanted,
+            },
+            method=call.method,
+            path=call.path,
+        )
+        exhausted = len(rows) < wanted
+        for row in rows:
+            at = row.pop("sort_at")
+            slash = row["name"].find("/", len(prefix)) if delimited else -1
+            if slash < 0:
+                position = Position(row["name"], at)
+                entries.append(({**row, "key": row["name"]}, position))
+            else:
+                folder = row["name"][: slash + 1]
+                position = Position(folder if column == "name" else row["name"], at)
+                if not entries or entries[-1][0]["name"] != folder:
+                    entries.append(({"id": None, "key": folder, "name": folder}, position))
+                if column == "name":
+                    # Seek past the folder's keys rather than read them all.
+                    position = Position(folder + (PAST_FOLDER if order == "asc" else ""))
+                    exhausted = False
+                    break
+            if len(entries) > limit:
+                break
+    page = entries[:limit]
+    result: dict[str, Any] = {
+        "hasNext": len(entries) > limit,
+        "folders": [entry for entry, _ in page if entry["id"] is None],
+        "objects": [entry for entry, _ in page if entry["id"] is not None],
+    }
+    if result["hasNext"]:
+        last_entry, last = page[-1]
+        result["nextCursor"] = Position(last_entry["name"], last.at if column != "name" else None).token(
+            column, order
+        )
+        result["nextCursorKey"] = last_entry["name"]
+    await send_json(send, result)
+
+
+def list_v2_query(column: str, order: str, position: Position | None) -> str:
+    """One page of keys after `position`, in the order asked for (column and order from the lists)."""
+    before_or_after = ">" if order == "asc" else "<"
+    sort_at = f"date_trunc('milliseconds', {column})" if column != "name" else "null::timestamptz"
+    after = ""
+    if position is not None:
+        after = (
+            f' and name collate "C" {before_or_after} %(after_name)s'
+            if column == "name" or position.at is None
+            else f' and ({sort_at}, name collate "C") {before_or_after} (%(after_at)s, %(after_name)s)'
+        )
+    ordering = (
+        f'name collate "C" {order}' if column == "name" else f'{sort_at} {order}, name collate "C" {order}'
+    )
+    return (
+        # Column and order come from the lists above.
+        f"select id, name, metadata, updated_at, created_at, last_accessed_at, {sort_at} as sort_at"  # noqa: S608
+        " from storage.objects where bucket_id = %(bucket)s and name like %(prefix)s escape '\\'"
+        f"{after} order by {ordering} limit %(limit)s"
+    )
 
 
 def object_pair(body: dict[str, Any]) -> tuple[str, str, str, str]:
