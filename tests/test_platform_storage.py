@@ -106,11 +106,6 @@ async def test_a_20_mb_stream_goes_up_unbuffered_and_comes_down_to_a_file(storag
     assert hashlib.sha256(target.read_bytes()).hexdigest() == streamed_digest()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the local /storage/v1 answers 500 to a body without Content-Length (KeyError in"
-    " rpc/local/storage/uploads.py UploadBody.read_head); real Storage takes a chunked raw body",
-)
 async def test_a_stream_of_unknown_size_goes_chunked(storage, bucket):
     path = f"speech/{uuid.uuid4()}.wav"
 
