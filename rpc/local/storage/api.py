@@ -47,6 +47,7 @@ Route = tuple[frozenset[str], re.Pattern[str], Callable[["StorageApi", "Call", S
 
 PREFIX = b"/storage/v1"
 CHUNK = 256 * 1024
+WRITE_BATCH = 1024 * 1024  # bytes handed to a thread to hash and write at once
 MAX_JSON_BYTES = 1024 * 1024
 OBJECT_COLUMNS = (
     "id, bucket_id, name, owner, owner_id, version, metadata, user_metadata, created_at, updated_at,"
@@ -221,11 +222,17 @@ class StorageApi:
             )
         upload = self.files.writer()
         try:
+            batch: list[bytes] = []
+            received = 0
             async for chunk in body.content():
-                if upload.size + len(chunk) > limit:
+                received += len(chunk)
+                if received > limit:
                     raise errors.entity_too_large()
-                upload.write(chunk)
-            await asyncio.to_thread(upload.finish)
+                batch.append(chunk)
+                if received - upload.size >= WRITE_BATCH:
+                    await asyncio.to_thread(upload.write, batch)
+                    batch = []
+            await asyncio.to_thread(upload.finish, batch)
             metadata = {
                 "eTag": upload.etag,
                 "size": upload.size,

@@ -2,9 +2,11 @@
 
 A file is named after the version (a fresh UUID per upload), never after the object's key, so no key can
 reach outside the folder and a reader never sees a file change under it. An upload is written to
-`<root>/tmp/`, flushed and renamed into place before its row is committed; the file a new version replaces
-is removed after the commit. So a crash leaves at most a file without a row (a temporary one, or a version
-whose commit never happened, or one just replaced), and `sweep()` removes those when the stack starts.
+`<root>/tmp/` and renamed into place before its row is committed; the file a new version replaces is
+removed after the commit. So a crash of the app leaves at most a file without a row (a temporary one, a
+version whose commit never happened, or one just replaced), and `sweep()` removes those when the stack
+starts. Like Storage's own file backend (what `supabase start` runs), files are not fsynced: a power
+loss may take the last seconds of writes with it, a price a local stack pays for uploads at disk speed.
 """
 
 from __future__ import annotations
@@ -57,7 +59,9 @@ class ObjectFiles:
 
 
 class Upload:
-    """One upload's bytes: written as they arrive, hashed on the way (the object's ETag is their MD5)."""
+    """One upload's bytes, hashed on the way (the object's ETag is their MD5, as Storage's file backend
+    makes it). Its methods block: the caller runs them in a thread, a batch of chunks at a time, so the
+    hashing and writing of one upload overlap the event loop's work for others."""
 
     def __init__(self, files: ObjectFiles) -> None:
         self.files = files
@@ -67,22 +71,23 @@ class Upload:
         self._temporary = files.tmp / self.version
         self._fd: int | None = os.open(self._temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunks: list[bytes]) -> None:
         assert self._fd is not None
-        view = memoryview(chunk)
-        while view:
-            view = view[os.write(self._fd, view) :]
-        self._md5.update(chunk)
-        self.size += len(chunk)
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(self._fd, view) :]
+            self._md5.update(chunk)
+            self.size += len(chunk)
 
     @property
     def etag(self) -> str:
         return f'"{self._md5.hexdigest()}"'
 
-    def finish(self) -> None:
-        """Flush the bytes to disk and move them into place (blocking: run it in a thread)."""
+    def finish(self, chunks: list[bytes]) -> None:
+        """Write the last chunks and move the file into place."""
+        self.write(chunks)
         assert self._fd is not None
-        os.fsync(self._fd)
         os.close(self._fd)
         self._fd = None
         target = self.files.path(self.version)
