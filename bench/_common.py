@@ -54,9 +54,17 @@ def seeded_cluster() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def wrk(url: str, headers: dict[str, str], seconds: int = SECONDS) -> float:
-    """Requests per second of `url` under `CONNECTIONS` keep-alive connections; any non-2xx fails."""
-    args = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s"]
+def wrk(
+    url: str,
+    headers: dict[str, str],
+    seconds: int = SECONDS,
+    *,
+    connections: int = CONNECTIONS,
+    script: Path | None = None,
+) -> float:
+    """Requests per second of `url` under `connections` keep-alive connections (a Lua `script` may shape
+    the requests); any non-2xx fails."""
+    args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", *(["-s", str(script)] if script else [])]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
     output = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -30,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from _common import SECONDS, require_wrk, seeded_cluster, wait_ready
+from _common import SECONDS, require_wrk, seeded_cluster, wait_ready, wrk
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 # Large bodies: a few connections saturate the server; more only queue.
@@ -115,15 +114,7 @@ def wrk_script(folder: Path, name: str, headers: dict[str, str], upload: bool) -
 
 
 def load(url: str, script: Path, seconds: int = SECONDS) -> float:
-    """Requests per second of `url` under `CONNECTIONS` keep-alive connections; any non-2xx fails."""
-    args = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", str(script)]
-    output = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if errors:
-        raise RuntimeError(f"{url} answered {errors.group(1)} errors:\n{output}")
-    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    assert match, output
-    return float(match.group(1))
+    return wrk(url, {}, seconds, connections=CONNECTIONS, script=script)
 
 
 def rss_kb(pid: int, field: str = "VmRSS") -> int:

@@ -53,7 +53,7 @@ INVALID_ACTORS = frozenset(
         "unknown sb_secret key",
     }
 )
-ACTORS = ("anon key", "sb_publishable key", *USERS, *SERVICE_ACTORS, *INVALID_ACTORS)
+ACTORS = ("anon key", "sb_publishable key", *USERS, *sorted(SERVICE_ACTORS), *sorted(INVALID_ACTORS))
 
 
 @dataclass(frozen=True)
@@ -464,9 +464,10 @@ def token_of(url: str) -> str:
 
 
 def test_a_signed_url_expires(world: World) -> None:
-    url = signed_download(world, expires_in=1)
+    # exp is whole seconds (iat rounded down + 3): valid for 2 s at least, gone 3 s after signing.
+    url = signed_download(world, expires_in=3)
     assert request(world.url, "GET", url).body == SECRET_BYTES
-    time.sleep(2.1)  # the token's exp is a whole second; a second past it, it must be refused
+    time.sleep(3.1)
     body = refused(request(world.url, "GET", url), "400")
     assert (body["error"], body["message"]) == ("InvalidJWT", "jwt expired")
 

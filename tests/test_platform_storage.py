@@ -131,7 +131,8 @@ async def test_a_download_left_early_releases_its_connection(storage, bucket):
 async def test_a_signed_url_serves_without_a_key_until_it_expires(storage, bucket):
     path = f"pdfs/{uuid.uuid4()}.pdf"
     await storage.upload(bucket, path, b"%PDF signed", content_type="application/pdf")
-    url = await storage.signed_url(bucket, path, 1, download="offer.pdf")
+    # exp is whole seconds (iat rounded down + 3): valid for 2 s at least, gone 3 s after signing.
+    url = await storage.signed_url(bucket, path, 3, download="offer.pdf")
     assert url.startswith(storage.url)
     async with httpx.AsyncClient() as anyone:
         served = await anyone.get(url)
@@ -140,7 +141,7 @@ async def test_a_signed_url_serves_without_a_key_until_it_expires(storage, bucke
         assert served.headers["content-disposition"].startswith("attachment; filename=offer.pdf")
         # Nor can the bucket be read without the token: it is private.
         assert (await anyone.get(storage.object_url(bucket, path))).status_code != 200
-        await asyncio.sleep(2.1)  # the token's exp is whole seconds
+        await asyncio.sleep(3.1)
         expired = await anyone.get(url)
     assert expired.status_code == 400
     assert expired.json()["error"] == "InvalidJWT"

@@ -96,6 +96,9 @@ class Call:
 
 
 class StorageApi:
+    """The ASGI app behind `/storage/v1`: matches a route, authenticates its caller (unless the route is
+    public or signed), and answers errors in Storage's shape."""
+
     def __init__(
         self,
         db: Database,
@@ -208,18 +211,11 @@ class StorageApi:
         allowed = None if names.is_empty_folder(name) else bucket["allowed_mime_types"]
         body = await UploadBody.read_head(call.receive, call.headers, limit)
         names.mime_allowed(body.mime_type, allowed)
-        owner = caller.claims.get("sub")
+        row = ObjectRow(
+            bucket_id, name, caller.claims.get("sub"), upsert=upsert, user_metadata=body.user_metadata
+        )
         if not checked:
-            await self.probe_write(
-                caller,
-                call,
-                bucket_id,
-                name,
-                owner,
-                upsert,
-                {"mimetype": body.mime_type, "contentLength": body.declared},
-                body.user_metadata,
-            )
+            await self.probe_write(caller, call, row, mimetype=body.mime_type, declared=body.declared)
         upload = self.files.writer()
         try:
             batch: list[bytes] = []
@@ -230,9 +226,9 @@ class StorageApi:
                     raise errors.entity_too_large()
                 batch.append(chunk)
                 if received - upload.size >= WRITE_BATCH:
-                    await asyncio.to_thread(upload.write, batch)
+                    await in_thread(upload.write, batch)
                     batch = []
-            await asyncio.to_thread(upload.finish, batch)
+            await in_thread(upload.finish, batch)
             metadata = {
                 "eTag": upload.etag,
                 "size": upload.size,
@@ -242,9 +238,7 @@ class StorageApi:
                 "contentLength": upload.size,
                 "httpStatusCode": 200,
             }
-            object_id, previous = await self.store(
-                caller, call, bucket_id, name, owner, upload.version, metadata, body.user_metadata, upsert
-            )
+            object_id, previous = await self.store(caller, call, row, upload.version, metadata)
         except BaseException:
             upload.discard()
             raise
@@ -252,65 +246,26 @@ class StorageApi:
         return object_id, f"{bucket_id}/{name}"
 
     async def probe_write(
-        self,
-        caller: Caller,
-        call: Call,
-        bucket_id: str,
-        name: str,
-        owner: str | None,
-        upsert: bool,
-        metadata: dict[str, Any],
-        user_metadata: dict[str, Any] | None,
+        self, caller: Caller, call: Call, row: ObjectRow, *, mimetype: str | None, declared: Any
     ) -> None:
-        """Would the caller's insert (upsert) pass? Done and rolled back, as Storage's canUpload does."""
+        """Would the caller's insert (upsert) pass? Done and rolled back, as Storage's canUpload does, with
+        the type and size the request declares."""
         try:
             async with self.db.as_caller(caller, method=call.method, path=call.path) as conn:
-                await conn.execute(
-                    UPSERT if upsert else INSERT,
-                    (
-                        bucket_id,
-                        name,
-                        owner,
-                        owner,
-                        metadata_json(metadata),
-                        metadata_json(user_metadata),
-                        "probe",
-                    ),
-                )
+                await conn.execute(*row.write({"mimetype": mimetype, "contentLength": declared}, "probe"))
                 raise _RollBack
         except _RollBack:
             pass
 
     async def store(
-        self,
-        caller: Caller,
-        call: Call,
-        bucket_id: str,
-        name: str,
-        owner: str | None,
-        version: str,
-        metadata: dict[str, Any],
-        user_metadata: dict[str, Any] | None,
-        upsert: bool,
+        self, caller: Caller, call: Call, row: ObjectRow, version: str, metadata: dict[str, Any]
     ) -> tuple[str, str | None]:
         """The object's row as the caller; (its id, the version it replaced)."""
         async with self.db.as_caller(caller, method=call.method, path=call.path) as conn:
-            previous = await locked_version(conn, caller, bucket_id, name)
-            cursor = await conn.execute(
-                UPSERT if upsert else INSERT,
-                (
-                    bucket_id,
-                    name,
-                    owner,
-                    owner,
-                    metadata_json(metadata),
-                    metadata_json(user_metadata),
-                    version,
-                ),
-            )
-            row = await cursor.fetchone()
-        assert row is not None
-        return str(row["id"]), previous
+            previous = await locked_version(conn, caller, row.bucket_id, row.name)
+            stored = await (await conn.execute(*row.write(metadata, version))).fetchone()
+        assert stored is not None
+        return str(stored["id"]), previous
 
     async def find(self, caller: Caller, call: Call, bucket_id: str, name: str) -> dict[str, Any]:
         rows = await self.db.fetch(
@@ -406,6 +361,41 @@ class StorageApi:
         if payload.get("url") != f"{bucket_id}/{name}":
             raise errors.invalid_signature()
         return payload
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRow:
+    """An object's row as a write gives it: where, whose, with what user metadata; created, or upserted."""
+
+    bucket_id: str
+    name: str
+    owner: str | None
+    upsert: bool = False
+    user_metadata: dict[str, Any] | None = None
+
+    def write(self, metadata: dict[str, Any], version: str) -> tuple[LiteralString, tuple[Any, ...]]:
+        """The insert (or upsert) of this row with `metadata` and `version`, and its parameters."""
+        values = (
+            self.bucket_id,
+            self.name,
+            self.owner,
+            self.owner,
+            metadata_json(metadata),
+            metadata_json(self.user_metadata),
+            version,
+        )
+        return (UPSERT if self.upsert else INSERT), values
+
+
+async def in_thread(function: Callable[..., None], *args: Any) -> None:
+    """Run a blocking file operation in a thread; when cancelled, still wait for it to end, since it holds
+    a file descriptor that `discard()` would otherwise close (and the OS reuse) under it."""
+    running = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        await asyncio.shield(running)
+    except asyncio.CancelledError:
+        await running
+        raise
 
 
 class _RollBack(Exception):

@@ -19,9 +19,9 @@ from litestar.types import Send
 
 from rpc.local.config import parse_size
 from rpc.local.storage import errors, names
-from rpc.local.storage.api import OBJECT_COLUMNS, Call, Route, locked_version
+from rpc.local.storage.api import OBJECT_COLUMNS, Call, ObjectRow, Route, locked_version
 from rpc.local.storage.errors import StorageError
-from rpc.local.storage.uploads import decode_user_metadata
+from rpc.local.storage.uploads import decode_user_metadata, header_value
 from rpc.platform.auth import Caller
 from rpc.platform.db import SERVICE
 
@@ -195,11 +195,7 @@ async def empty_bucket(api: StorageApi, call: Call, send: Send) -> None:
     bucket_id = call.bucket()
     caller = call.caller
     async with api.db.as_caller(caller, method=call.method, path=call.path) as conn:
-        found = await (
-            await conn.execute("select 1 from storage.buckets where id = %s", (bucket_id,))
-        ).fetchone()
-        if found is None:
-            raise errors.no_such_bucket()
+        await must_see_bucket(conn, bucket_id)
         await conn.execute(ALLOW_DELETE)
         cursor = await conn.execute(
             "delete from storage.objects where bucket_id = %s returning version", (bucket_id,)
@@ -214,11 +210,7 @@ async def empty_bucket(api: StorageApi, call: Call, send: Send) -> None:
 async def delete_bucket(api: StorageApi, call: Call, send: Send) -> None:
     bucket_id = call.bucket()
     async with api.db.as_caller(call.caller, method=call.method, path=call.path) as conn:
-        found = await (
-            await conn.execute("select 1 from storage.buckets where id = %s", (bucket_id,))
-        ).fetchone()
-        if found is None:
-            raise errors.no_such_bucket()
+        await must_see_bucket(conn, bucket_id)
         await conn.execute(ALLOW_DELETE)
         has_objects = await (
             await conn.execute("select 1 from storage.objects where bucket_id = %s limit 1", (bucket_id,))
@@ -232,6 +224,13 @@ async def delete_bucket(api: StorageApi, call: Call, send: Send) -> None:
 
 
 ALLOW_DELETE: LiteralString = "select set_config('storage.allow_delete_query', 'true', true)"
+
+
+async def must_see_bucket(conn: Any, bucket_id: str) -> None:
+    """NoSuchBucket unless the caller may see the bucket (its policies on storage.buckets decide)."""
+    cursor = await conn.execute("select 1 from storage.buckets where id = %s", (bucket_id,))
+    if await cursor.fetchone() is None:
+        raise errors.no_such_bucket()
 
 
 def like_escape(text: str) -> str:
@@ -480,23 +479,21 @@ async def copy_object(api: StorageApi, call: Call, send: Send) -> None:
         overrides = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
         metadata.pop("cacheControl", None)
         metadata.pop("mimetype", None)
-        metadata.update({k: v for k, v in overrides.items() if k in ("cacheControl", "mimetype")})
+        for key in ("cacheControl", "mimetype"):
+            if key in overrides:
+                metadata[key] = header_value(overrides[key])
         encoded = call.headers.get("x-metadata")
         user_metadata = decode_user_metadata(encoded) if encoded else None
-    upsert = call.headers.get("x-upsert") == "true"
+    row = ObjectRow(
+        destination_bucket,
+        destination,
+        caller.claims.get("sub"),
+        upsert=call.headers.get("x-upsert") == "true",
+        user_metadata=user_metadata,
+    )
     version = await asyncio.to_thread(api.files.link, original["version"])
     try:
-        object_id, previous = await api.store(
-            caller,
-            call,
-            destination_bucket,
-            destination,
-            caller.claims.get("sub"),
-            version,
-            metadata,
-            user_metadata,
-            upsert,
-        )
+        object_id, previous = await api.store(caller, call, row, version, metadata)
     except BaseException:
         api.files.remove(version)
         raise
@@ -555,16 +552,12 @@ async def sign_upload(api: StorageApi, call: Call, send: Send) -> None:
     caller = call.caller
     owner = caller.claims.get("sub")
     upsert = call.headers.get("x-upsert") == "true"
-    declared = call.headers.get("content-length")
     await api.probe_write(
         caller,
         call,
-        bucket_id,
-        name,
-        owner,
-        upsert,
-        {"mimetype": call.headers.get("content-type"), "contentLength": declared},
-        None,
+        ObjectRow(bucket_id, name, owner, upsert=upsert),
+        mimetype=call.headers.get("content-type"),
+        declared=call.headers.get("content-length"),
     )
     url = f"{bucket_id}/{name}"
     token = api.sign({"owner": owner, "url": url, "upsert": upsert, "scope": "upload"}, UPLOAD_URL_EXPIRY_S)

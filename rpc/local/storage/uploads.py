@@ -76,9 +76,8 @@ class UploadBody:
         return body
 
     def check_header_values(self) -> None:
-        for value in (self.mime_type, self.cache_control):
-            if not HEADER_VALUE.fullmatch(value):
-                raise errors.invalid_request(f"Invalid character in header value: {value[:50]!r}")
+        header_value(self.mime_type)
+        header_value(self.cache_control)
 
     async def _read_form_head(self, content_type: str) -> None:
         boundary = multipart.parse_options_header(content_type)[1].get("boundary")
@@ -146,6 +145,13 @@ class UploadBody:
                     yield bytes(event)
         if not self._file_ended:
             raise errors.no_content()  # the request ended inside the file: it is not whole
+
+
+def header_value(value: Any) -> str:
+    """A type or cache control fit to be sent back as a header, or InvalidRequest."""
+    if not isinstance(value, str) or not HEADER_VALUE.fullmatch(value):
+        raise errors.invalid_request(f"Invalid character in header value: {str(value)[:50]!r}")
+    return value
 
 
 def decode_user_metadata(encoded: str) -> dict[str, Any] | None:
