@@ -334,3 +334,29 @@ def test_list_v2_pages_with_a_cursor_by_name_and_by_date(api_url, people):
     assert by_date == [f"{root}/{n}" for n in reversed(names)]
     error = storage_error(lambda: alice.list_v2({"prefix": "", "cursor": "not a cursor"}))
     assert (error.status, error.code) == ("400", "InvalidParameter")
+
+
+def test_types_and_cache_controls_that_would_break_a_header_are_refused(api_url, people):
+    alice = client_for(api_url, people["alice"]).storage.from_("avatars")
+    folder = people["alice"].id
+    error = storage_error(
+        lambda: alice.upload(
+            f"{folder}/crlf.png", PNG, {"content-type": "image/png", "cache-control": "1\r\nX: y"}
+        )
+    )
+    assert (error.status, error.code) == ("400", "InvalidRequest")
+    alice.upload(f"{folder}/source.png", PNG, {"content-type": "image/png"})
+    token = token_for(people["alice"])
+    copied = HTTP.post(
+        f"{api_url}/storage/v1/object/copy",
+        json={
+            "bucketId": "avatars",
+            "sourceKey": f"{folder}/source.png",
+            "destinationKey": f"{folder}/copy.png",
+            "copyMetadata": False,
+            "metadata": {"mimetype": "image/png\r\nSet-Cookie: a=b"},
+        },
+        headers={"authorization": f"Bearer {token}", "apikey": ANON_KEY},
+    )
+    assert copied.json()["error"] == "InvalidRequest"
+    assert not alice.exists(f"{folder}/copy.png")
