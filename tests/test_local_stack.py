@@ -48,6 +48,7 @@ SERVICE_ROLE_KEY = (
     ".EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU"
 )
 ALICE = "00000000-0000-4000-8000-000000000002"  # supabase/seed.sql
+BOB = "00000000-0000-4000-8000-000000000004"
 ELI = "00000000-0000-4000-8000-00000000000b"
 HOSTED = "postgresql://postgres:postgres@db.example.com:5432/postgres"
 
@@ -352,6 +353,19 @@ def test_app_end_to_end(stack: Stack, start_app: Callable[[str], App]) -> None:
         "fp-and-a",
         "fundraising",
     ]
+
+    # Files: Bob's avatar goes up through /storage/v1 and anyone reads it at its public URL; the bytes live
+    # under DATA_DIR/storage, one file per version.
+    assert shown["Storage URL"] == f"{first.url}/storage/v1"
+    avatar = f"avatars/{BOB}/me.png"
+    uploaded = httpx.post(
+        f"{first.url}/storage/v1/object/{avatar}",
+        content=b"\x89PNG avatar",
+        headers={"Authorization": f"Bearer {bob}", "content-type": "image/png"},
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    assert httpx.get(f"{first.url}/storage/v1/object/public/{avatar}").content == b"\x89PNG avatar"
+    assert len(list((stack.data_dir / "storage" / "objects").glob("*/*"))) == 1
 
     with psycopg.connect(stack.admin_dsn, autocommit=True) as conn:
         users = conn.execute("select count(*) from auth.users").fetchone()

@@ -74,9 +74,8 @@ async def test_an_existing_object_is_replaced_only_with_upsert(storage, bucket):
     await storage.upload(bucket, path, b"first", content_type="audio/mpeg")
     with pytest.raises(ApiError) as refused:
         await storage.upload(bucket, path, b"second", content_type="audio/mpeg")
-    # Storage's 409 is not passed on as its own text.
-    assert (refused.value.status, refused.value.code) == (502, "storage_error")
-    assert "exists" not in refused.value.message
+    # Storage's 409, in our words.
+    assert (refused.value.status, refused.value.code) == (409, "conflict")
     await storage.upload(bucket, path, b"second", content_type="audio/mpeg", upsert=True)
     assert b"".join([chunk async for chunk in storage.chunks(bucket, path)]) == b"second"
 

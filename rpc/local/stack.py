@@ -89,6 +89,7 @@ def banner(settings: Settings) -> str:
     rows = [
         ("API URL", api),
         ("REST URL", rest),
+        ("Storage URL", f"{api}/storage/v1" if settings.storage_enabled else "off (STORAGE_API=false)"),
         ("Functions URL", f"{api}/functions/v1"),
         ("OpenAPI docs", f"{api}/schema"),
         ("DB URL", settings.admin_dsn),

@@ -3,8 +3,9 @@ files, the same code on the local stack and on a hosted project (`Settings.proje
 
 Calls go through `storage3`, supabase-py's storage client, except the two that must stream (a body sent
 from an async iterator, a download read chunk by chunk), which storage3 cannot do: those use the same
-httpx client and headers. Storage's errors become ours: a missing object is 404 `not_found`, anything
-else 502 `storage_error`; Storage's own text goes to the log only.
+httpx client and headers. Storage's errors become ours: a missing object is 404 `not_found`, an existing one
+(an upload without upsert) 409 `conflict`, anything else 502 `storage_error`; Storage's own text goes to
+the log only.
 """
 
 from __future__ import annotations
@@ -175,6 +176,8 @@ def storage_errors(operation: str, bucket: str, *paths: str) -> Iterator[None]:
     except StorageApiError as exc:
         if str(exc.status) == "404" and exc.code == "not_found":
             raise missing() from None
+        if str(exc.status) == "409":
+            raise ApiError(409, "conflict", "a file already exists at that path") from None
         log.warning("storage: %s %s %s refused: %s", operation, bucket, paths, exc)
         raise unavailable() from None
     except httpx.HTTPError as exc:
