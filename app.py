@@ -59,7 +59,13 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
             settings.supabase_secret_key.get_secret_value(): "service_role",
         },
     )
-    queue = Queue(settings, CAPABILITIES)
+    local_auth = None
+    if settings.auth_enabled:
+        # The local stack's /auth/v1 (Supabase Auth serves it in production); its emails go through the queue.
+        from rpc.local.auth import EMAIL_TEMPLATES, LocalAuth
+
+        local_auth = LocalAuth(settings, verifier)
+    queue = Queue(settings, CAPABILITIES, [EMAIL_TEMPLATES] if local_auth is not None else [])
     # The functions' files, through /storage/v1 (Supabase's, or the local stack's below).
     storage_client = Storage(settings)
     with_worker = settings.run_worker if run_worker is None else run_worker
@@ -85,6 +91,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
             await refuse_public_secrets(settings, db)
             if storage is not None:
                 await storage.open()
+            if local_auth is not None:
+                await local_auth.open()
+                stack.push_async_callback(local_auth.close)
             if postgrest is not None:
                 await postgrest.start()
                 stack.push_async_callback(postgrest.stop)
@@ -101,6 +110,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
             functions_router([handler for c in CAPABILITIES for handler in c.route_handlers]),
             *([gateway.handler()] if gateway is not None else []),
             *([storage.handler()] if storage is not None else []),
+            *([local_auth.router] if local_auth is not None else []),
         ],
         dependencies=DEPENDENCIES,
         lifespan=[lifespan],

@@ -48,18 +48,17 @@ def serve(port: int, admin_dsn: str, storage_dir: str, bare_dir: str) -> None:
     from litestar import Request, get, post
     from litestar.response import File
 
-    import rpc.local.storage as local_storage
     from app import create_app
-    from rpc.local.config import supabase_config
+    from rpc.local.config import CONFIG_FILE
     from rpc.platform.settings import Settings
 
     # config.toml's `[storage] file_size_limit` (50MiB) would refuse the 200 MB object; a project that stores
-    # such objects raises it, as this one does here.
-    config = supabase_config()
-    config.setdefault("storage", {})["file_size_limit"] = "1GiB"
-    local_storage.supabase_config = lambda: config  # type: ignore[attr-defined]
+    # such objects raises it, as this one does in a config of its own (SUPABASE_CONFIG).
+    config = Path(storage_dir).parent / "config.toml"
+    config.write_text(CONFIG_FILE.read_text().replace('file_size_limit = "50MiB"', 'file_size_limit = "1GiB"', 1))
 
     settings = Settings(
+        supabase_config=config,
         database_url=admin_dsn,
         storage_api=True,
         storage_dir=Path(storage_dir),

@@ -162,12 +162,12 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
 @pytest.fixture(scope="module")
 def api_url(database: Database) -> Iterator[str]:
     """The whole local stack on this module's database, as a frontend meets it: the app under uvicorn on
-    127.0.0.1 with real PostgREST behind `/rest/v1`, Storage at `/storage/v1` and the functions at
-    `/functions/v1`."""
+    127.0.0.1 with real PostgREST behind `/rest/v1`, Auth at `/auth/v1`, Storage at `/storage/v1` and the
+    functions at `/functions/v1`."""
     from app import create_app
     from rpc.local.rest import HOW_TO_GET_IT, find_postgrest
 
-    settings = database.settings(rest_api=True, storage_api=True)
+    settings = database.settings(rest_api=True, storage_api=True, auth_api=True)
     if find_postgrest(settings) is None:
         pytest.skip(HOW_TO_GET_IT)
     with live_server(create_app(settings)) as url:

@@ -17,8 +17,9 @@ UNITS |= {"tb": 1024**4, "tib": 1024**4}
 
 
 @cache
-def supabase_config(path: Path = CONFIG_FILE) -> dict[str, Any]:
-    with path.open("rb") as file:
+def supabase_config(path: Path | None = None) -> dict[str, Any]:
+    """The project's config.toml, or the one SUPABASE_CONFIG names (read once per path)."""
+    with (path or CONFIG_FILE).open("rb") as file:
         return tomllib.load(file)
 
 

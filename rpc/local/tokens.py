@@ -25,9 +25,16 @@ def sign(claims: dict[str, Any], secret: str) -> str:
 
 
 def user_claims(
-    user: dict[str, Any], *, issuer: str, expires_in: int, now: int | None = None
+    user: dict[str, Any],
+    *,
+    issuer: str,
+    expires_in: int,
+    now: int | None = None,
+    session_id: str | None = None,
+    amr: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The claims GoTrue puts in an access token for a password sign-in (before any access token hook)."""
+    """The claims GoTrue puts in an access token (before any access token hook): by default those of a
+    password sign-in just now, in a session of its own."""
     issued = int(time.time()) if now is None else now
     return {
         "iss": issuer,
@@ -41,8 +48,8 @@ def user_claims(
         "user_metadata": user["raw_user_meta_data"] or {},
         "role": "authenticated",
         "aal": "aal1",
-        "amr": [{"method": "password", "timestamp": issued}],
-        "session_id": str(uuid.uuid4()),
+        "amr": amr or [{"method": "password", "timestamp": issued}],
+        "session_id": session_id or str(uuid.uuid4()),
         "is_anonymous": bool(user["is_anonymous"]),
     }
 

@@ -16,6 +16,7 @@ import functools
 import logging
 import signal
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import procrastinate
@@ -99,10 +100,13 @@ def job_settings(context: procrastinate.JobContext) -> Settings:
 class Queue:
     """The job queue of one set of capabilities: procrastinate apps to defer jobs with and run workers."""
 
-    def __init__(self, settings: Settings, capabilities: Sequence[Capability]) -> None:
+    def __init__(
+        self, settings: Settings, capabilities: Sequence[Capability], email_templates: Sequence[Path] = ()
+    ) -> None:
+        """`email_templates`: folders of templates beyond the capabilities' (the local stack's auth emails)."""
         self.settings = settings
         self.tasks = combined_tasks(tuple(capabilities))
-        self.template_dirs = email_template_dirs(capabilities)
+        self.template_dirs = [*email_template_dirs(capabilities), *email_templates]
 
     def context(self, settings: Settings | None = None) -> dict[str, Any]:
         """What every task finds in `context.additional_context`."""

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     # The local stack's Storage API (/storage/v1), over storage.buckets and storage.objects.
     storage_api: bool | None = Field(None, description="None: on with the embedded database")
     storage_dir: Path | None = Field(None, description="None: DATA_DIR/storage")
+    # The local stack's Auth API (/auth/v1, GoTrue's contract over auth.users and its sessions).
+    auth_api: bool | None = Field(None, description="None: on with the embedded database")
+    # The supabase CLI's config.toml the local stack honours ([auth], [storage]); None: supabase/config.toml.
+    supabase_config: Path | None = None
 
     # AI provider: the OpenAI SDK, or any OpenAI-compatible server through OPENAI_BASE_URL. Without a key,
     # the AI features are off.
@@ -106,6 +110,10 @@ class Settings(BaseSettings):
     @property
     def storage_enabled(self) -> bool:
         return self.embedded if self.storage_api is None else self.storage_api
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.embedded if self.auth_api is None else self.auth_api
 
     @property
     def project_url(self) -> str:

@@ -18,7 +18,9 @@ from rpc.platform.settings import Settings
 
 def storage_api(settings: Settings, db: Database, verifier: TokenVerifier) -> StorageApi:
     """`/storage/v1` with `[storage] file_size_limit` from supabase/config.toml, as `supabase start` has it."""
-    limit = parse_size(supabase_config().get("storage", {}).get("file_size_limit", "50MiB"))
+    limit = parse_size(
+        supabase_config(settings.supabase_config).get("storage", {}).get("file_size_limit", "50MiB")
+    )
     return StorageApi(
         db,
         verifier,

@@ -1,0 +1,454 @@
+"""What GoTrue does with its tables: users and identities, sessions, rotating refresh tokens, access tokens
+passed through the custom access token hook, one-time tokens for email links.
+
+Every statement runs as `supabase_auth_admin`, GoTrue's role (the pool logs in as `postgres`, a member of
+it, and `set local role`s per transaction), so the hook gets exactly the privileges it has on Supabase.
+Emails are written to the outbox (`private.send_email`) in the same transaction as the change they tell
+of, as `postgres`, which owns the outbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import jwt
+from psycopg import AsyncConnection, sql
+from psycopg.rows import DictRow, dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from rpc.local.auth.config import AuthConfig
+from rpc.local.auth.errors import AuthError, bad_request
+from rpc.local.tokens import user_claims
+
+Connection = AsyncConnection[DictRow]
+REFRESH_TOKEN_ALPHABET = string.ascii_letters + string.digits
+USERS = sql.SQL(
+    "select id, aud, role, email, encrypted_password, email_confirmed_at, invited_at, phone, phone_confirmed_at,"
+    " confirmation_token, confirmation_sent_at, confirmed_at, recovery_token, recovery_sent_at, email_change,"
+    " email_change_token_new, email_change_sent_at, last_sign_in_at, raw_app_meta_data, raw_user_meta_data,"
+    " created_at, updated_at, banned_until, deleted_at, is_anonymous from auth.users"
+)
+FOR_UPDATE = sql.SQL(" for update")
+# Claims GoTrue requires of what a hook returns (tokens.validateTokenClaims).
+REQUIRED_CLAIMS = ("aud", "exp", "iat", "sub", "email", "phone", "role", "aal", "session_id", "is_anonymous")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def timestamp(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def token_hash(email: str, otp: str) -> str:
+    """GoTrue's one-time token as stored and put in links: sha224 of the email and the code, hex."""
+    return hashlib.sha224(f"{email}{otp}".encode()).hexdigest()
+
+
+def one_time_code(length: int) -> str:
+    return "".join(secrets.choice(string.digits) for _ in range(length))
+
+
+def refresh_token() -> str:
+    return "".join(secrets.choice(REFRESH_TOKEN_ALPHABET) for _ in range(12))
+
+
+class AuthService:
+    def __init__(self, admin_dsn: str, config: AuthConfig, *, secret: str, issuer: str) -> None:
+        self.config, self.secret, self.issuer = config, secret, issuer
+        self.pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
+            admin_dsn,
+            min_size=1,
+            max_size=4,
+            open=False,
+            name="auth",
+            connection_class=AsyncConnection[DictRow],
+            kwargs={"autocommit": True, "row_factory": dict_row, "application_name": "talentbase-auth"},
+        )
+
+    async def open(self) -> None:
+        await self.pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("set local role supabase_auth_admin")
+            yield conn
+
+    # -- users -------------------------------------------------------------------------------------------
+
+    async def user_by_email(
+        self, conn: Connection, email: str, *, lock: bool = False
+    ) -> dict[str, Any] | None:
+        query = USERS + sql.SQL(" where lower(email) = lower(%s) and not is_sso_user")
+        return await (await conn.execute(query + FOR_UPDATE if lock else query, (email,))).fetchone()
+
+    async def user_by_id(
+        self, conn: Connection, user_id: str, *, lock: bool = False
+    ) -> dict[str, Any] | None:
+        query = USERS + sql.SQL(" where id = %s")
+        return await (await conn.execute(query + FOR_UPDATE if lock else query, (user_id,))).fetchone()
+
+    async def user_by_token(self, conn: Connection, column: str, hashed: str) -> dict[str, Any] | None:
+        """The user a one-time token was issued to (a token column never matches an empty one)."""
+        query = USERS + sql.SQL(" where {} = %s and %s <> ''").format(sql.Identifier(column)) + FOR_UPDATE
+        return await (await conn.execute(query, (hashed, hashed))).fetchone()
+
+    async def create_user(
+        self,
+        conn: Connection,
+        *,
+        email: str,
+        password_hash: str | None,
+        user_metadata: dict[str, Any],
+        app_metadata: dict[str, Any] | None = None,
+        confirmed: bool,
+    ) -> dict[str, Any]:
+        """A user with an email identity, as GoTrue's sign-up and admin create write them."""
+        user_id = str(uuid.uuid4())
+        email = email.lower()
+        app = {"provider": "email", "providers": ["email"], **(app_metadata or {})}
+        await conn.execute(
+            "insert into auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,"
+            " raw_app_meta_data, raw_user_meta_data, created_at, updated_at, confirmation_token, recovery_token,"
+            " email_change_token_new, email_change, email_change_token_current, phone_change, phone_change_token,"
+            " reauthentication_token, is_sso_user, is_anonymous)"
+            " values ('00000000-0000-0000-0000-000000000000', %s, 'authenticated', 'authenticated', %s, %s, %s,"
+            " %s, %s, now(), now(), '', '', '', '', '', '', '', '', false, false)",
+            (
+                user_id,
+                email,
+                password_hash or "",
+                now() if confirmed else None,
+                Jsonb(app),
+                Jsonb(user_metadata),
+            ),
+        )
+        identity_data = {"sub": user_id, "email": email, "email_verified": confirmed, "phone_verified": False}
+        identity_data.update({k: v for k, v in user_metadata.items() if k not in identity_data})
+        await conn.execute(
+            "insert into auth.identities (id, provider_id, user_id, identity_data, provider, last_sign_in_at,"
+            " created_at, updated_at) values (%s, %s, %s, %s, 'email', now(), now(), now())",
+            (str(uuid.uuid4()), user_id, user_id, Jsonb(identity_data)),
+        )
+        if confirmed:
+            await self.merge_user_metadata(conn, user_id, {"email_verified": True})
+        user = await self.user_by_id(conn, user_id)
+        assert user is not None
+        return user
+
+    async def merge_user_metadata(self, conn: Connection, user_id: str, data: dict[str, Any]) -> None:
+        """GoTrue's merge: keys given replace theirs, keys given as null are removed."""
+        await conn.execute(
+            "update auth.users set raw_user_meta_data = jsonb_strip_nulls(coalesce(raw_user_meta_data, '{}')"
+            " || %s), updated_at = now() where id = %s",
+            (Jsonb(data), user_id),
+        )
+
+    async def merge_app_metadata(self, conn: Connection, user_id: str, data: dict[str, Any]) -> None:
+        await conn.execute(
+            "update auth.users set raw_app_meta_data = jsonb_strip_nulls(coalesce(raw_app_meta_data, '{}')"
+            " || %s), updated_at = now() where id = %s",
+            (Jsonb(data), user_id),
+        )
+
+    async def confirm_email(self, conn: Connection, user_id: str) -> None:
+        await conn.execute(
+            "update auth.users set email_confirmed_at = coalesce(email_confirmed_at, now()), confirmation_token = '',"
+            " updated_at = now() where id = %s",
+            (user_id,),
+        )
+        await self.merge_user_metadata(conn, user_id, {"email_verified": True})
+        await conn.execute(
+            "update auth.identities set identity_data = identity_data || '{\"email_verified\": true}',"
+            " updated_at = now() where user_id = %s and provider = 'email'",
+            (user_id,),
+        )
+
+    async def identities(self, conn: Connection, user_id: str) -> list[dict[str, Any]]:
+        cursor = await conn.execute(
+            "select id, provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at,"
+            " email from auth.identities where user_id = %s order by created_at",
+            (user_id,),
+        )
+        return await cursor.fetchall()
+
+    async def user_json(self, conn: Connection, user: dict[str, Any]) -> dict[str, Any]:
+        return user_json(user, await self.identities(conn, str(user["id"])))
+
+    # -- sessions and tokens -----------------------------------------------------------------------------
+
+    async def start_session(
+        self, conn: Connection, user: dict[str, Any], method: str, *, user_agent: str | None, ip: str | None
+    ) -> dict[str, Any]:
+        """A new session with its first refresh token, and the access token for it: GoTrue's session object."""
+        session_id = str(uuid.uuid4())
+        await conn.execute(
+            "insert into auth.sessions (id, user_id, created_at, updated_at, aal, user_agent, ip)"
+            " values (%s, %s, now(), now(), 'aal1', %s, %s)",
+            (session_id, user["id"], user_agent, ip),
+        )
+        await conn.execute(
+            "insert into auth.mfa_amr_claims (id, session_id, created_at, updated_at, authentication_method)"
+            " values (%s, %s, now(), now(), %s) on conflict (session_id, authentication_method)"
+            " do update set updated_at = now()",
+            (str(uuid.uuid4()), session_id, method),
+        )
+        await conn.execute(
+            "update auth.users set last_sign_in_at = now(), updated_at = now() where id = %s", (user["id"],)
+        )
+        await conn.execute(
+            "update auth.identities set last_sign_in_at = now() where user_id = %s and provider = 'email'",
+            (user["id"],),
+        )
+        token = await self.grant_refresh_token(conn, user["id"], session_id, parent=None)
+        fresh = await self.user_by_id(conn, str(user["id"]))
+        assert fresh is not None
+        return await self.session_response(conn, fresh, session_id, token, method)
+
+    async def grant_refresh_token(
+        self, conn: Connection, user_id: Any, session_id: str, parent: str | None
+    ) -> str:
+        token = refresh_token()
+        await conn.execute(
+            "insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at, parent,"
+            " session_id) values ('00000000-0000-0000-0000-000000000000', %s, %s, false, now(), now(), %s, %s)",
+            (token, str(user_id), parent, session_id),
+        )
+        return token
+
+    async def session_response(
+        self, conn: Connection, user: dict[str, Any], session_id: str, refresh: str, method: str
+    ) -> dict[str, Any]:
+        access_token, expires_at = await self.access_token(conn, user, session_id, method)
+        return {
+            "access_token": access_token,
+            "token_type": "bearer",
+            "expires_in": expires_at - int(time.time()),
+            "expires_at": expires_at,
+            "refresh_token": refresh,
+            "user": await self.user_json(conn, user),
+        }
+
+    async def access_token(
+        self, conn: Connection, user: dict[str, Any], session_id: str, method: str
+    ) -> tuple[str, int]:
+        """GoTrue's access token for the session, through the custom access token hook when it is on."""
+        cursor = await conn.execute(
+            "select authentication_method, extract(epoch from updated_at)::bigint as at from auth.mfa_amr_claims"
+            " where session_id = %s order by updated_at desc",
+            (session_id,),
+        )
+        amr = [
+            {"method": row["authentication_method"], "timestamp": row["at"]}
+            for row in await cursor.fetchall()
+        ]
+        claims = user_claims(
+            {**user, "email": user["email"] or "", "phone": user["phone"] or ""},
+            issuer=self.issuer,
+            expires_in=self.config.jwt_expiry,
+            session_id=session_id,
+            amr=amr,
+        )
+        if self.config.access_token_hook:
+            claims = await self.run_hook(conn, claims, method)
+        return jwt.encode(claims, self.secret, algorithm="HS256"), int(claims["exp"])
+
+    async def run_hook(self, conn: Connection, claims: dict[str, Any], method: str) -> dict[str, Any]:
+        """GoTrue's Postgres hook call: the event in, `{claims}` or `{error}` out."""
+        assert self.config.access_token_hook is not None
+        schema, name = self.config.access_token_hook.split(".", 1)
+        query = sql.SQL("select {}(%s) as output").format(sql.Identifier(schema, name))
+        event = {"user_id": claims["sub"], "claims": claims, "authentication_method": method}
+        row = await (await conn.execute(query, (Jsonb(event),))).fetchone()
+        output = row["output"] if row else None
+        if not isinstance(output, dict):
+            raise AuthError(500, "hook_payload_invalid_content_type", "Invalid payload sent to hook")
+        if isinstance(error := output.get("error"), dict):
+            status = error.get("http_code") if isinstance(error.get("http_code"), int) else 400
+            raise AuthError(
+                status, "unexpected_failure", str(error.get("message") or "Error running hook URI")
+            )
+        returned = output.get("claims")
+        if not isinstance(returned, dict) or any(claim not in returned for claim in REQUIRED_CLAIMS):
+            raise AuthError(500, "unexpected_failure", "output claims do not conform to the expected schema")
+        return returned
+
+    async def refresh(self, conn: Connection, token: str) -> dict[str, Any] | None:
+        """Rotation: a used token is revoked and gets a child. Used again within the reuse interval (a client
+        that lost the answer, or two tabs at once), the session's current token is handed out again; later,
+        it is a replay, and the whole session is revoked: None then (commit it, then refuse)."""
+        row = await (
+            await conn.execute(
+                "select id, user_id, revoked, session_id, updated_at from auth.refresh_tokens where token = %s"
+                " for update",
+                (token,),
+            )
+        ).fetchone()
+        user = await self.user_by_id(conn, row["user_id"]) if row else None
+        if row is None or user is None:
+            raise bad_request("refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
+        if user["banned_until"] is not None and user["banned_until"] > now():
+            raise bad_request("user_banned", "Invalid Refresh Token: User Banned")
+        session_id = str(row["session_id"])
+        if row["session_id"] is None or not await self.session_exists(conn, session_id, lock=True):
+            raise bad_request("session_not_found", "Invalid Refresh Token: No Valid Session Found")
+        if row["revoked"]:
+            current = None
+            if now() <= row["updated_at"] + timedelta(seconds=self.config.refresh_token_reuse_interval):
+                current = await (
+                    await conn.execute(
+                        "select token from auth.refresh_tokens where session_id = %s and not revoked"
+                        " order by id desc limit 1",
+                        (session_id,),
+                    )
+                ).fetchone()
+            if current is None:
+                if self.config.enable_refresh_token_rotation:
+                    await conn.execute("delete from auth.sessions where id = %s", (session_id,))
+                return None
+            issued = current["token"]
+        else:
+            await conn.execute(
+                "update auth.refresh_tokens set revoked = true, updated_at = now() where id = %s",
+                (row["id"],),
+            )
+            issued = await self.grant_refresh_token(conn, user["id"], session_id, parent=token)
+        await conn.execute(
+            "update auth.sessions set refreshed_at = now(), updated_at = now() where id = %s", (session_id,)
+        )
+        return await self.session_response(conn, user, session_id, issued, "token_refresh")
+
+    async def end_sessions(self, conn: Connection, user_id: str, session_id: str | None, scope: str) -> None:
+        if scope == "local":
+            await conn.execute("delete from auth.sessions where id = %s", (session_id,))
+        elif scope == "others":
+            await conn.execute(
+                "delete from auth.sessions where user_id = %s and id is distinct from %s",
+                (user_id, session_id),
+            )
+        else:
+            await conn.execute("delete from auth.sessions where user_id = %s", (user_id,))
+
+    async def session_exists(self, conn: Connection, session_id: str, *, lock: bool = False) -> bool:
+        query = sql.SQL("select 1 from auth.sessions where id = %s")
+        row = await (await conn.execute(query + FOR_UPDATE if lock else query, (session_id,))).fetchone()
+        return row is not None
+
+    # -- email links ----------------------------------------------------------------------------------------
+
+    async def send_link(
+        self, conn: Connection, user: dict[str, Any], kind: str, *, email: str, redirect_to: str | None
+    ) -> None:
+        """A one-time token for `kind` (signup, recovery, email_change) stored hashed on the user, and its
+        email in the outbox, in this transaction."""
+        code = one_time_code(self.config.otp_length)
+        hashed = token_hash(email, code)
+        column, sent_at = LINK_COLUMNS[kind]
+        await conn.execute(
+            sql.SQL("update auth.users set {} = %s, {} = now(), updated_at = now() where id = %s").format(
+                sql.Identifier(column), sql.Identifier(sent_at)
+            ),
+            (hashed, user["id"]),
+        )
+        link = f"{self.issuer}/verify?token={hashed}&type={kind}"
+        if redirect_to:
+            link += "&redirect_to=" + quote_component(redirect_to)
+        # The outbox belongs to `postgres`: leave GoTrue's role for this one call.
+        await conn.execute("reset role")
+        await conn.execute(
+            "select private.send_email(%s, %s, %s, %s)",
+            (
+                f"auth_{kind}",
+                email,
+                Jsonb(
+                    {
+                        "link": link,
+                        "code": code,
+                        "email": email,
+                        "expires_in_minutes": self.config.otp_expiry // 60,
+                    }
+                ),
+                f"auth:{kind}:{user['id']}:{hashed}",
+            ),
+        )
+        await conn.execute("set local role supabase_auth_admin")
+
+    def expired(self, sent_at: datetime | None) -> bool:
+        return sent_at is None or now() > sent_at + timedelta(seconds=self.config.otp_expiry)
+
+
+# kind -> (the token column, its sent-at column)
+LINK_COLUMNS = {
+    "signup": ("confirmation_token", "confirmation_sent_at"),
+    "recovery": ("recovery_token", "recovery_sent_at"),
+    "email_change": ("email_change_token_new", "email_change_sent_at"),
+}
+
+
+def quote_component(value: str) -> str:
+    return quote(value, safe="")
+
+
+def user_json(user: dict[str, Any], identities: list[dict[str, Any]]) -> dict[str, Any]:
+    """GoTrue's user object (models.User's JSON: optional times left out when unset)."""
+    body: dict[str, Any] = {
+        "id": str(user["id"]),
+        "aud": user["aud"] or "",
+        "role": user["role"] or "",
+        "email": user["email"] or "",
+        "phone": user["phone"] or "",
+    }
+    for column, key in (
+        ("email_confirmed_at", "email_confirmed_at"),
+        ("phone_confirmed_at", "phone_confirmed_at"),
+        ("confirmation_sent_at", "confirmation_sent_at"),
+        ("confirmed_at", "confirmed_at"),
+        ("recovery_sent_at", "recovery_sent_at"),
+        ("email_change_sent_at", "email_change_sent_at"),
+        ("last_sign_in_at", "last_sign_in_at"),
+        ("invited_at", "invited_at"),
+    ):
+        if user.get(column) is not None:
+            body[key] = timestamp(user[column])
+    if user.get("email_change"):
+        body["new_email"] = user["email_change"]
+    body["app_metadata"] = user["raw_app_meta_data"] or {}
+    body["user_metadata"] = user["raw_user_meta_data"] or {}
+    body["identities"] = [identity_json(identity) for identity in identities]
+    body["created_at"] = timestamp(user["created_at"])
+    body["updated_at"] = timestamp(user["updated_at"])
+    if user.get("banned_until") is not None:
+        body["banned_until"] = timestamp(user["banned_until"])
+    body["is_anonymous"] = bool(user["is_anonymous"])
+    return body
+
+
+def identity_json(identity: dict[str, Any]) -> dict[str, Any]:
+    body = {
+        "identity_id": str(identity["id"]),
+        "id": identity["provider_id"],
+        "user_id": str(identity["user_id"]),
+        "identity_data": identity["identity_data"] or {},
+        "provider": identity["provider"],
+        "last_sign_in_at": timestamp(identity["last_sign_in_at"]),
+        "created_at": timestamp(identity["created_at"]),
+        "updated_at": timestamp(identity["updated_at"]),
+    }
+    if identity.get("email"):
+        body["email"] = identity["email"]
+    return body
