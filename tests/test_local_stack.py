@@ -27,7 +27,6 @@ import pytest
 from rpc.local.embedded import RELOCATED_ROOT, EmbeddedPostgres, EmbeddedPostgresError
 from rpc.local.rest import HOW_TO_GET_IT, find_postgrest
 from rpc.local.stack import database
-from rpc.local.tokens import mint_user_token
 from rpc.platform.cli import CommandError
 from rpc.platform.migrations import local_migrations, push
 from rpc.platform.settings import SUPABASE_CLI_JWT_SECRET, Settings
@@ -341,7 +340,15 @@ def test_app_end_to_end(stack: Stack, start_app: Callable[[str], App]) -> None:
 
     # The demo data is ready to match: Bob (Acme's owner) matches Acme's open Interim CFO role; Alice, the
     # fractional CFO, comes first.
-    bob = mint_user_token(stack.admin_dsn, "bob@example.com", SUPABASE_CLI_JWT_SECRET, issuer="test")
+    # A fresh stack signs its demo users in as supabase-js does, with the seed's documented password.
+    signed_in = httpx.post(
+        f"{first.url}/auth/v1/token?grant_type=password",
+        json={"email": "bob@example.com", "password": "talentbase-demo"},
+        headers={"apikey": ANON_KEY, "X-Supabase-Api-Version": "2024-01-01"},
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    assert shown["Auth URL"] == f"{first.url}/auth/v1"
+    bob = signed_in.json()["access_token"]
     matched = httpx.post(
         f"{first.url}/functions/v1/matching",
         headers={"Authorization": f"Bearer {bob}"},

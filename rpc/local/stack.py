@@ -89,6 +89,7 @@ def banner(settings: Settings) -> str:
     rows = [
         ("API URL", api),
         ("REST URL", rest),
+        ("Auth URL", f"{api}/auth/v1" if settings.auth_enabled else "off (AUTH_API=false)"),
         ("Storage URL", f"{api}/storage/v1" if settings.storage_enabled else "off (STORAGE_API=false)"),
         ("Functions URL", f"{api}/functions/v1"),
         ("OpenAPI docs", f"{api}/schema"),
@@ -98,7 +99,8 @@ def banner(settings: Settings) -> str:
         ("service_role key", api_key(secret, "service_role")),
         ("Publishable key", settings.supabase_publishable_key),
         ("Secret key", settings.supabase_secret_key.get_secret_value()),
-        ("user token", "make token EMAIL=alice@example.com   (demo users: see supabase/seed.sql)"),
+        ("Demo users", "alice@example.com and the others in supabase/seed.sql, password talentbase-demo"),
+        ("user token", "make token EMAIL=alice@example.com"),
     ]
     width = max(len(name) for name, _ in rows)
     lines = [f"{name:>{width}}: {value}" for name, value in rows]
