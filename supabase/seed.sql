@@ -1,25 +1,44 @@
 -- Demo data for the local stack only (never for a hosted project): users of every platform role, a
--- company with a member of each company role. Mint a token for any of them with
--- `make token EMAIL=alice@example.com`. Idempotent, so re-running it changes nothing.
+-- company with a member of each company role. Every demo user signs in with the password
+-- `talentbase-demo` (e.g. `signInWithPassword({email: 'alice@example.com', password: 'talentbase-demo'})`),
+-- or mint a token for any of them with `make token EMAIL=alice@example.com`. Idempotent, so re-running it
+-- changes nothing.
 
-insert into auth.users (instance_id, id, aud, role, email, email_confirmed_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
-select '00000000-0000-0000-0000-000000000000', u.id::uuid, 'authenticated', 'authenticated', u.email, now(),
-       '{"provider": "email", "providers": ["email"]}'::jsonb,
-       jsonb_build_object('full_name', u.full_name), now(), now()
-from (values
-  ('00000000-0000-4000-8000-000000000001', 'admin@example.com',  'Ada Admin'),
-  ('00000000-0000-4000-8000-000000000002', 'alice@example.com',  'Alice Executive'),
-  ('00000000-0000-4000-8000-000000000003', 'arthur@example.com', 'Arthur Executive'),
-  ('00000000-0000-4000-8000-000000000004', 'bob@example.com',    'Bob Employer'),
-  ('00000000-0000-4000-8000-000000000005', 'beth@example.com',   'Beth Employer'),
-  ('00000000-0000-4000-8000-000000000006', 'carol@example.com',  'Carol Interviewer'),
-  ('00000000-0000-4000-8000-000000000007', 'chris@example.com',  'Chris Interviewer'),
-  ('00000000-0000-4000-8000-000000000008', 'dana@example.com',   'Dana Coach'),
-  ('00000000-0000-4000-8000-000000000009', 'dylan@example.com',  'Dylan Coach'),
-  ('00000000-0000-4000-8000-00000000000a', 'erin@example.com',   'Erin Job Seeker'),
-  ('00000000-0000-4000-8000-00000000000b', 'eli@example.com',    'Eli Job Seeker')
-) as u (id, email, full_name)
-on conflict (id) do nothing;
+-- Users and their email identities as GoTrue writes them at sign-up: the password as bcrypt with cost 10
+-- (this is `talentbase-demo`), token columns '' rather than NULL (the others default to ''), and an
+-- `email` identity whose provider_id is the user's id.
+with demo (id, email, full_name) as (
+  values
+    ('00000000-0000-4000-8000-000000000001'::uuid, 'admin@example.com',  'Ada Admin'),
+    ('00000000-0000-4000-8000-000000000002'::uuid, 'alice@example.com',  'Alice Executive'),
+    ('00000000-0000-4000-8000-000000000003'::uuid, 'arthur@example.com', 'Arthur Executive'),
+    ('00000000-0000-4000-8000-000000000004'::uuid, 'bob@example.com',    'Bob Employer'),
+    ('00000000-0000-4000-8000-000000000005'::uuid, 'beth@example.com',   'Beth Employer'),
+    ('00000000-0000-4000-8000-000000000006'::uuid, 'carol@example.com',  'Carol Interviewer'),
+    ('00000000-0000-4000-8000-000000000007'::uuid, 'chris@example.com',  'Chris Interviewer'),
+    ('00000000-0000-4000-8000-000000000008'::uuid, 'dana@example.com',   'Dana Coach'),
+    ('00000000-0000-4000-8000-000000000009'::uuid, 'dylan@example.com',  'Dylan Coach'),
+    ('00000000-0000-4000-8000-00000000000a'::uuid, 'erin@example.com',   'Erin Job Seeker'),
+    ('00000000-0000-4000-8000-00000000000b'::uuid, 'eli@example.com',    'Eli Job Seeker')
+), users as (
+  insert into auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
+    confirmation_token, recovery_token, email_change_token_new, email_change, raw_app_meta_data,
+    raw_user_meta_data, created_at, updated_at)
+  select '00000000-0000-0000-0000-000000000000', d.id, 'authenticated', 'authenticated', d.email,
+         '$2a$10$nI5YFV0bUCrKzaQGFgNx/e5rCdGE/sarh22h.XCZ.TJvFA2n7Wb2q', now(), '', '', '', '',
+         '{"provider": "email", "providers": ["email"]}'::jsonb, jsonb_build_object('full_name', d.full_name),
+         now(), now()
+  from demo d
+  on conflict (id) do nothing
+)
+insert into auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at,
+  updated_at)
+select d.id::text, d.id,
+       jsonb_build_object('sub', d.id::text, 'email', d.email, 'email_verified', true,
+                          'phone_verified', false),
+       'email', now(), now(), now()
+from demo d
+on conflict (provider_id, provider) do nothing;
 
 insert into public.user_roles (user_id, role, granted_by)
 select r.user_id::uuid, r.role::public.app_role, '00000000-0000-4000-8000-000000000001'::uuid

