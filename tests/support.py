@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -222,6 +223,33 @@ def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         server.server_close()
 
 
+# A config.toml of a test's own ------------------------------------------------------------------------
+
+SUPABASE_CONFIG = Path(__file__).resolve().parents[1] / "supabase/config.toml"
+
+
+def write_supabase_config(directory: Path, changes: dict[str, dict[str, str]]) -> Path:
+    """supabase/config.toml with `changes` ({section: {key: toml value}}) applied to keys it already has,
+    written to `directory` (for Settings(supabase_config=...)); each change must find its key, so a renamed
+    setting fails here, not silently."""
+    lines = SUPABASE_CONFIG.read_text().splitlines()
+    pending = {(section, key) for section, keys in changes.items() for key in keys}
+    section = ""
+    for index, line in enumerate(lines):
+        header = re.fullmatch(r"\[([^\]]+)\]\s*", line)
+        if header:
+            section = header.group(1)
+            continue
+        key = line.split("=", 1)[0].strip()
+        if (section, key) in pending:
+            lines[index] = f"{key} = {changes[section][key]}"
+            pending.discard((section, key))
+    assert not pending, f"config.toml has no {sorted(pending)}"
+    path = directory / "config.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 # A page on another origin in headless Chromium, with supabase-js's browser bundle ----------------------
 
 SUPABASE_JS_BUNDLE = (
@@ -303,6 +331,64 @@ def run_page(page: str) -> dict[str, Any]:
         finally:
             os.killpg(browser.pid, signal.SIGKILL)
             browser.wait(10)
+
+
+# supabase-js in Node: `node --test` files under tests/js/ against a live stack ------------------------
+
+NODE_TESTS = Path(__file__).resolve().parent / "js"
+SUPABASE_JS = SUPABASE_JS_BUNDLE.parents[2] / "package.json"
+
+
+def node_command() -> list[str]:
+    """The command that runs node, or a skip saying how to install what is missing."""
+    found = shutil.which("node")
+    if found is None:
+        pytest.skip(
+            "node is not installed (Debian: apt-get install npm, which brings it; .ci/run installs it)"
+        )
+    if not SUPABASE_JS.exists():
+        pytest.skip("supabase-js is not installed: run `make install` (npm ci --prefix tools)")
+    version = subprocess.run([found, "--version"], capture_output=True, text=True, check=True).stdout
+    major = int(version.strip().lstrip("v").split(".")[0])
+    if major < 20:
+        # Present but too old is a broken setup, not a missing part: fail, so CI cannot pass without these.
+        pytest.fail(f"node {version.strip()} is too old for supabase-js 2 (it declares >= 22; 20 works)")
+    # createClient makes a realtime client, which needs a WebSocket: built into Node 22, behind a flag in 20.
+    return [found, "--experimental-websocket"] if major < 22 else [found]
+
+
+def run_node_tests(api_url: str, *files: str, timeout: float = 120, **variables: str) -> None:
+    """`node --test` on `files` of tests/js/ against the stack at `api_url`: the URL and the keys (see
+    tests/js/stack.mjs) and `variables` in their environment. Fails with node's output unless every test
+    the files declare ran and passed."""
+    paths = [NODE_TESTS / name for name in files]
+    env = {
+        **os.environ,
+        "API_URL": api_url,
+        "ANON_KEY": ANON_KEY,
+        "SERVICE_KEY": SERVICE_KEY,
+        "NO_COLOR": "1",
+        **variables,
+    }
+    result = subprocess.run(
+        [*node_command(), "--test", "--test-reporter=spec", *map(str, paths)],
+        cwd=NODE_TESTS.parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    if result.returncode != 0:
+        pytest.fail(
+            f"node --test {' '.join(files)} failed (exit {result.returncode}):\n{output}", pytrace=False
+        )
+    # A run that found no test passes too: every test the files declare must have run and passed.
+    declared = sum(len(re.findall(r"^test\(", path.read_text(), re.MULTILINE)) for path in paths)
+    passed = re.search(r"^\S+ pass (\d+)$", output, re.MULTILINE)  # the spec reporter's summary
+    assert passed is not None, output
+    assert int(passed.group(1)) == declared > 0, output
 
 
 # Reading back as the superuser, past every policy ------------------------------------------------------

@@ -1,30 +1,22 @@
 """The local stack's /storage/v1 through supabase-js from npm, the client a frontend uses.
 
-`node --test tests/js/` runs the Node tests against the live stack of the `api_url` fixture, given its URL,
-keys and users' tokens in the environment; the last test runs supabase-js's browser bundle in headless
-Chromium on a page of another origin, so CORS preflights carrying Storage's headers are part of what passes.
-supabase-js is the copy pinned in tools/package.json (see tests/js/stack.mjs).
+`node --test tests/js/storage.test.mjs` runs the Node tests against the live stack of the `api_url` fixture,
+given its URL, keys and users' tokens in the environment; the last test runs supabase-js's browser bundle
+in headless Chromium on a page of another origin, so CORS preflights carrying Storage's headers are part
+of what passes. supabase-js is the copy pinned in tools/package.json (see tests/js/stack.mjs).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.support import ANON_KEY, SERVICE_KEY, User, make_user, run_page, token_for
+from tests.support import ANON_KEY, User, make_user, run_node_tests, run_page, token_for
 
-ROOT = Path(__file__).resolve().parents[1]
-NODE_TESTS = ROOT / "tests/js"
-SUPABASE_JS = ROOT / "tools/node_modules/@supabase/supabase-js/package.json"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(56))
 
 
@@ -37,54 +29,12 @@ def people(database) -> Iterator[dict[str, User]]:
         }
 
 
-def node() -> list[str]:
-    """The command that runs node, or a skip saying how to install what is missing."""
-    found = shutil.which("node")
-    if found is None:
-        pytest.skip(
-            "node is not installed (Debian: apt-get install npm, which brings it; .ci/run installs it)"
-        )
-    if not SUPABASE_JS.exists():
-        pytest.skip("supabase-js is not installed: run `make install` (npm ci --prefix tools)")
-    version = subprocess.run([found, "--version"], capture_output=True, text=True, check=True).stdout
-    major = int(version.strip().lstrip("v").split(".")[0])
-    if major < 20:
-        # Present but too old is a broken setup, not a missing part: fail, so CI cannot pass without these.
-        pytest.fail(f"node {version.strip()} is too old for supabase-js 2 (it declares >= 22; 20 works)")
-    # createClient makes a realtime client, which needs a WebSocket: built into Node 22, behind a flag in 20.
-    return [found, "--experimental-websocket"] if major < 22 else [found]
-
-
 def test_supabase_js_in_node(api_url, people):
-    env = {
-        **os.environ,
-        "API_URL": api_url,
-        "ANON_KEY": ANON_KEY,
-        "SERVICE_KEY": SERVICE_KEY,
-        "NO_COLOR": "1",
-    }
+    variables = {}
     for name, user in people.items():
-        env[f"{name.upper()}_ID"] = user.id
-        env[f"{name.upper()}_TOKEN"] = token_for(user)
-    result = subprocess.run(
-        [*node(), "--test", "--test-reporter=spec", str(NODE_TESTS)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    output = result.stdout + result.stderr
-    if result.returncode != 0:
-        pytest.fail(f"node --test tests/js/ failed (exit {result.returncode}):\n{output}", pytrace=False)
-    # A run that found no test file passes too: every test the files declare must have run and passed.
-    declared = sum(
-        len(re.findall(r"^test\(", path.read_text(), re.MULTILINE)) for path in NODE_TESTS.glob("*.test.mjs")
-    )
-    passed = re.search(r"^\S+ pass (\d+)$", output, re.MULTILINE)  # the spec reporter's summary
-    assert passed is not None, output
-    assert int(passed.group(1)) == declared > 0, output
+        variables[f"{name.upper()}_ID"] = user.id
+        variables[f"{name.upper()}_TOKEN"] = token_for(user)
+    run_node_tests(api_url, "storage.test.mjs", **variables)
 
 
 # A real browser ---------------------------------------------------------------------------------------

@@ -3,19 +3,34 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import {
-  API_URL,
-  BOB_ID,
-  BOB_TOKEN,
-  LIMIT,
-  PNG,
-  SERVICE_KEY,
-  StorageApiError,
-  alice,
-  bytesOf,
-  folderOf,
-  storageAs,
-} from './stack.mjs'
+import { ANON_KEY, API_URL, SERVICE_KEY, StorageApiError, createClient, fromDriver } from './stack.mjs'
+
+const { ALICE_ID, ALICE_TOKEN, BOB_ID, BOB_TOKEN } = fromDriver(
+  'ALICE_ID',
+  'ALICE_TOKEN',
+  'BOB_ID',
+  'BOB_TOKEN',
+)
+
+const LIMIT = 2 * 1024 * 1024 // the avatars bucket's file_size_limit
+// A PNG signature and some bytes: the server stores what it is given and checks only the declared type.
+const PNG = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, ...Array(56).keys()])
+
+/** A storage client as the frontend makes it: the anon key, and the user's access token when signed in. */
+function storageAs(token, key = ANON_KEY) {
+  const options = { auth: { persistSession: false, autoRefreshToken: false } }
+  if (token) options.accessToken = async () => token
+  return createClient(API_URL, key, options).storage
+}
+
+const alice = () => storageAs(ALICE_TOKEN).from('avatars')
+
+/** A folder of alice's own for one test, so tests share no object and may run in any order. */
+const folderOf = (name) => `${ALICE_ID}/${name}-${crypto.randomUUID().slice(0, 8)}`
+
+async function bytesOf(blob) {
+  return new Uint8Array(await blob.arrayBuffer())
+}
 
 /** The error supabase-js built from the server's answer: the real status travels in `statusCode`. */
 function assertRefused({ data, error }, statusCode, code, message) {
