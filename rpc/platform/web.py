@@ -213,6 +213,11 @@ EXPOSED_HEADERS = ", ".join(
         "ratelimit-limit",
         "ratelimit-remaining",
         "x-supabase-api-version",
+        # GoTrue's admin paging, and what Storage's downloads tell beyond the safelisted headers.
+        "x-total-count",
+        "link",
+        "etag",
+        "content-disposition",
     )
 ).encode()
 PREFLIGHT_MAX_AGE = b"86400"  # Kong sends none; browsers cap it (Chromium at 2 h): fewer preflights

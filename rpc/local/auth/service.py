@@ -31,7 +31,7 @@ from rpc.local.auth.errors import AuthError, bad_request
 from rpc.local.tokens import user_claims
 
 Connection = AsyncConnection[DictRow]
-REFRESH_TOKEN_ALPHABET = string.ascii_letters + string.digits
+REFRESH_TOKEN_ALPHABET = string.ascii_lowercase + "234567"  # GoTrue's: 12 characters of lowercase base32
 USERS = sql.SQL(
     "select id, aud, role, email, encrypted_password, email_confirmed_at, invited_at, phone, phone_confirmed_at,"
     " confirmation_token, confirmation_sent_at, confirmed_at, recovery_token, recovery_sent_at, email_change,"
@@ -289,9 +289,11 @@ class AuthService:
         return returned
 
     async def refresh(self, conn: Connection, token: str) -> dict[str, Any] | None:
-        """Rotation: a used token is revoked and gets a child. Used again within the reuse interval (a client
-        that lost the answer, or two tabs at once), the session's current token is handed out again; later,
-        it is a replay, and the whole session is revoked: None then (commit it, then refuse)."""
+        """GoTrue's rotation (tokens.RefreshTokenGrant): a used token is revoked and gets a child. A revoked
+        token whose child is the session's current one gets that child again, however late (a client that
+        lost the answer retries with the same token); another revoked token within the reuse interval gets a
+        new child (two tabs at once); later, it is a replay, and the whole session is revoked: None then
+        (commit that, then refuse)."""
         row = await (
             await conn.execute(
                 "select id, user_id, revoked, session_id, updated_at from auth.refresh_tokens where token = %s"
@@ -307,26 +309,27 @@ class AuthService:
         session_id = str(row["session_id"])
         if row["session_id"] is None or not await self.session_exists(conn, session_id, lock=True):
             raise bad_request("session_not_found", "Invalid Refresh Token: No Valid Session Found")
+        issued = None
         if row["revoked"]:
-            current = None
-            if now() <= row["updated_at"] + timedelta(seconds=self.config.refresh_token_reuse_interval):
-                current = await (
-                    await conn.execute(
-                        "select token from auth.refresh_tokens where session_id = %s and not revoked"
-                        " order by id desc limit 1",
-                        (session_id,),
-                    )
-                ).fetchone()
-            if current is None:
+            current = await (
+                await conn.execute(
+                    "select token, parent from auth.refresh_tokens where session_id = %s and not revoked"
+                    " order by id desc limit 1",
+                    (session_id,),
+                )
+            ).fetchone()
+            if current is not None and current["parent"] == token:
+                issued = current["token"]
+            elif now() > row["updated_at"] + timedelta(seconds=self.config.refresh_token_reuse_interval):
                 if self.config.enable_refresh_token_rotation:
                     await conn.execute("delete from auth.sessions where id = %s", (session_id,))
                 return None
-            issued = current["token"]
         else:
             await conn.execute(
                 "update auth.refresh_tokens set revoked = true, updated_at = now() where id = %s",
                 (row["id"],),
             )
+        if issued is None:
             issued = await self.grant_refresh_token(conn, user["id"], session_id, parent=token)
         await conn.execute(
             "update auth.sessions set refreshed_at = now(), updated_at = now() where id = %s", (session_id,)
