@@ -42,14 +42,16 @@ from rpc.platform.web import RateLimiter
 
 log = logging.getLogger(__name__)
 
-# GoTrue's validateEmail: a local part, an @, a domain with a dot; at most 255 characters.
+# GoTrue's validateEmail (checkmail's format): a local part, an @, a domain (`localhost` too); at most 255
+# characters.
 EMAIL = re.compile(
-    r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)+$"
+    r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
 )
 MAX_BODY_BYTES = 64 * 1024
 LOGOUT_SCOPES = ("global", "local", "others")
 # How a session began, as GoTrue names it in amr and the hook's `authentication_method`.
 METHODS = {"signup": "otp", "recovery": "recovery", "email_change": "email_change"}
+VERIFY_TYPES = ("signup", "recovery", "email_change", "email", "magiclink")
 
 
 @dataclass
@@ -185,7 +187,7 @@ async def signup(request: Request[Any, Any, Any], auth: NamedDependency[Auth]) -
     email = valid_email(text(values, "email"))
     password = text(values, "password")
     if not password:
-        raise unprocessable("validation_failed", "Signup requires a valid password")
+        raise validation_failed("Signup requires a valid password")
     check_strength(config, password)
     data = mapping(values, "data") or {}
     password_hash = await auth.hasher.hash(password)
@@ -343,14 +345,12 @@ async def change_email(
     email: str,
     values: dict[str, Any],
 ) -> None:
-    """Without confirmations the address changes at once; with them, a link goes to the new address and the
-    change waits for it (the link to the current address that `double_confirm_changes` adds is not sent)."""
+    """As GoTrue (user.go): the new address must confirm, whether sign-up confirmations are on or not; until
+    then the user shows it as `new_email`. (The link to the current address that `double_confirm_changes`
+    adds is not sent.)"""
     taken = await auth.service.user_by_email(conn, email)
     if taken is not None and taken["id"] != user["id"]:
         raise unprocessable("email_exists", "A user with this email address has already been registered")
-    if not auth.config.enable_confirmations:
-        await set_email(conn, str(user["id"]), email)
-        return
     auth.limit(auth.emails, "all")
     await conn.execute("update auth.users set email_change = %s where id = %s", (email, user["id"]))
     await auth.service.send_link(
@@ -382,7 +382,10 @@ async def logout(request: Request[Any, Any, Any], auth: NamedDependency[Auth]) -
         raise validation_failed(f'Unsupported logout scope "{scope}"')
     caller = await auth.caller(request)
     async with auth.service.transaction() as conn:
-        await auth.service.end_sessions(conn, caller.claims["sub"], caller.claims.get("session_id"), scope)
+        session_id = caller.claims.get("session_id")
+        if session_id and not await auth.service.session_exists(conn, session_id):
+            raise AuthError(403, "session_not_found", "Session from session_id claim in JWT does not exist")
+        await auth.service.end_sessions(conn, caller.claims["sub"], session_id, scope)
 
 
 # -- email links ------------------------------------------------------------------------------------------
@@ -410,24 +413,29 @@ async def recover(request: Request[Any, Any, Any], auth: NamedDependency[Auth]) 
 async def verified_session(
     request: Request[Any, Any, Any], auth: Auth, conn: Connection, kind: str, hashed: str
 ) -> dict[str, Any]:
-    """Spend a one-time token of `kind`; the session it opens."""
-    if kind not in LINK_COLUMNS:
-        raise validation_failed(f"Verify requires a verification type of {', '.join(LINK_COLUMNS)}")
-    column, sent_at = LINK_COLUMNS[kind]
-    user = await auth.service.user_by_token(conn, column, hashed)
+    """Spend a one-time token of `kind`; the session it opens. `email` (verifyOtp with the code from any
+    email) and `magiclink` look in the confirmation token, then the recovery token, as GoTrue does."""
+    kinds = ("signup", "recovery") if kind in ("email", "magiclink") else (kind,)
+    if kinds[0] not in LINK_COLUMNS:
+        raise validation_failed(f"Verify requires a verification type of {', '.join(VERIFY_TYPES)}")
+    for found_kind in kinds:
+        column, sent_at = LINK_COLUMNS[found_kind]
+        user = await auth.service.user_by_token(conn, column, hashed)
+        if user is not None:
+            break
     if user is None or auth.service.expired(user[sent_at]):
         raise AuthError(403, "otp_expired", "Token has expired or is invalid")
     user_id = str(user["id"])
     await conn.execute(
         sql.SQL("update auth.users set {} = '' where id = %s").format(sql.Identifier(column)), (user_id,)
     )
-    if kind == "email_change":
+    if found_kind == "email_change":
         await set_email(conn, user_id, user["email_change"])
     await auth.service.confirm_email(conn, user_id)
     fresh = await auth.service.user_by_id(conn, user_id)
     assert fresh is not None
     return await auth.service.start_session(
-        conn, fresh, METHODS[kind], user_agent=agent(request), ip=client_address(request)
+        conn, fresh, METHODS[found_kind], user_agent=agent(request), ip=client_address(request)
     )
 
 
