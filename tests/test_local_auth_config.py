@@ -21,6 +21,7 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from supabase import ClientOptions, create_client
 from supabase_auth.errors import AuthImplicitGrantRedirectError, AuthWeakPasswordError
 
 from tests.support import ANON_KEY, SERVICE_KEY, free_port, live_server, write_supabase_config
@@ -170,6 +171,41 @@ def test_sign_up_with_confirmations_sends_a_link_that_confirms_and_signs_in_once
     assert (fragment["error"], fragment["error_code"]) == ("access_denied", "otp_expired")
     with pytest.raises(AuthImplicitGrantRedirectError):
         client(confirming).auth.initialize(url=fragment["location"])
+
+
+def test_in_the_pkce_flow_the_link_gives_a_code_only_the_verifiers_holder_can_exchange(confirming, smtp):
+    """supabase-py's default flow (and @supabase/ssr's): the link leads to `?code=`, and the client that
+    signed up (it kept the verifier) exchanges it for the session; anyone else's exchange fails."""
+    address = email()
+    pkce = create_client(
+        confirming,
+        ANON_KEY,
+        options=ClientOptions(httpx_client=HTTP, auto_refresh_token=False, flow_type="pkce"),
+    )
+    assert pkce.auth.sign_up({"email": address, "password": PASSWORD}).session is None
+    link = link_in(mail_to(smtp, address))
+    assert "token=pkce_" in link
+    response = HTTP.get(link, follow_redirects=False)
+    assert response.status_code == 303
+    base, _, query = response.headers["location"].partition("?")
+    assert base == SITE_URL
+    code = parse_qs(query)["code"][0]
+    stranger = HTTP.post(
+        f"{confirming}/auth/v1/token?grant_type=pkce",
+        json={"auth_code": code, "code_verifier": "x" * 43},
+        headers={"apikey": ANON_KEY, "X-Supabase-Api-Version": "2024-01-01"},
+    )
+    assert (stranger.status_code, stranger.json()["code"]) == (400, "bad_code_verifier")
+    # A wrong verifier spends nothing: the holder's exchange still works, once.
+    session = pkce.auth.exchange_code_for_session({"auth_code": code}).session
+    assert session is not None
+    assert claims(session.access_token)["email"] == address
+    again = HTTP.post(
+        f"{confirming}/auth/v1/token?grant_type=pkce",
+        json={"auth_code": code, "code_verifier": "y" * 43},
+        headers={"apikey": ANON_KEY, "X-Supabase-Api-Version": "2024-01-01"},
+    )
+    assert (again.status_code, again.json()["code"]) == (404, "flow_state_not_found")
 
 
 def test_the_code_in_the_confirmation_email_verifies_too(confirming, smtp):

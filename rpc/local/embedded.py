@@ -350,8 +350,8 @@ def bootstrap(superuser_dsn: str) -> bool:
     with psycopg.connect(superuser_dsn, autocommit=True) as conn, conn.transaction():
         # Two processes starting at once: the second waits here, then finds the shape in place.
         conn.execute("select pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
-        has_auth, has_sessions, has_storage = conn.execute(
-            "select to_regclass('auth.users') is not null, to_regclass('auth.sessions') is not null,"
+        has_auth, has_gotrue, has_storage = conn.execute(
+            "select to_regclass('auth.users') is not null, to_regclass('auth.flow_state') is not null,"
             " to_regclass('storage.objects') is not null"
         ).fetchone() or (False, False, False)
         if not has_auth:
@@ -362,11 +362,11 @@ def bootstrap(superuser_dsn: str) -> bool:
         ).fetchone()
         if not (marked and marked[0]):
             return not has_auth
-        if not has_sessions:
+        if not has_gotrue:
             execute_file(conn, AUTH_FILE)
         if not has_storage:
             execute_file(conn, STORAGE_FILE)
-    return not (has_auth and has_sessions and has_storage)
+    return not (has_auth and has_gotrue and has_storage)
 
 
 def recreate_database(superuser_dsn: str, database: str, owner: str = "postgres") -> None:

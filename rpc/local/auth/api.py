@@ -35,7 +35,16 @@ from rpc.local.auth.errors import (
     validation_failed,
 )
 from rpc.local.auth.passwords import Hasher, check_strength
-from rpc.local.auth.service import LINK_COLUMNS, AuthService, Connection, now, token_hash, user_json
+from rpc.local.auth.service import (
+    LINK_COLUMNS,
+    PKCE_PREFIX,
+    AuthService,
+    Challenge,
+    Connection,
+    now,
+    token_hash,
+    user_json,
+)
 from rpc.platform.auth import Caller, TokenVerifier
 from rpc.platform.errors import ApiError
 from rpc.platform.web import RateLimiter
@@ -213,6 +222,7 @@ async def signup(request: Request[Any, Any, Any], auth: NamedDependency[Auth]) -
                 "signup",
                 email=email,
                 redirect_to=auth.redirect_target(redirect_of(request, values)),
+                pkce=Challenge.of(values),
             )
             fresh = await auth.service.user_by_id(conn, str(user["id"]))
             assert fresh is not None
@@ -259,6 +269,9 @@ async def token(request: Request[Any, Any, Any], auth: NamedDependency[Auth]) ->
     if grant == "refresh_token":
         auth.limit(auth.refreshes, client_address(request))
         return Response(await refresh_grant(request, auth))
+    if grant == "pkce":
+        auth.limit(auth.sign_ins, client_address(request))
+        return Response(await pkce_grant(request, auth))
     raise bad_request("invalid_credentials", "unsupported_grant_type")
 
 
@@ -283,6 +296,19 @@ async def password_grant(request: Request[Any, Any, Any], auth: NamedDependency[
             raise bad_request("email_not_confirmed", "Email not confirmed")
         return await auth.service.start_session(
             conn, user, "password", user_agent=agent(request), ip=client_address(request)
+        )
+
+
+async def pkce_grant(request: Request[Any, Any, Any], auth: Auth) -> dict[str, Any]:
+    """An email link's code and the verifier only its requester holds: the session (exchangeCodeForSession)."""
+    values = await body(request)
+    auth_code, verifier = text(values, "auth_code"), text(values, "code_verifier")
+    if not auth_code or not verifier:
+        raise validation_failed("invalid request: both auth code and code verifier should be non-empty")
+    async with auth.service.transaction() as conn:
+        user, method = await auth.service.exchange_code(conn, auth_code, verifier)
+        return await auth.service.start_session(
+            conn, user, method, user_agent=agent(request), ip=client_address(request)
         )
 
 
@@ -359,6 +385,7 @@ async def change_email(
         "email_change",
         email=email,
         redirect_to=auth.redirect_target(redirect_of(request, values)),
+        pkce=Challenge.of(values),
     )
 
 
@@ -405,16 +432,18 @@ async def recover(request: Request[Any, Any, Any], auth: NamedDependency[Auth]) 
                 "recovery",
                 email=email,
                 redirect_to=auth.redirect_target(redirect_of(request, values)),
+                pkce=Challenge.of(values),
             )
     # The same answer whether the address has an account or not.
     return {}
 
 
-async def verified_session(
-    request: Request[Any, Any, Any], auth: Auth, conn: Connection, kind: str, hashed: str
-) -> dict[str, Any]:
-    """Spend a one-time token of `kind`; the session it opens. `email` (verifyOtp with the code from any
-    email) and `magiclink` look in the confirmation token, then the recovery token, as GoTrue does."""
+async def spend_token(
+    conn: Connection, auth: Auth, kind: str, hashed: str
+) -> tuple[dict[str, Any], str, bool]:
+    """Spend a one-time token of `kind`: the user (confirmed, a new address applied), the kind it was, and
+    whether it belongs to a PKCE flow. `email` (verifyOtp with the code from any email) and `magiclink`
+    look in the confirmation token, then the recovery token, as GoTrue does."""
     kinds = ("signup", "recovery") if kind in ("email", "magiclink") else (kind,)
     if kinds[0] not in LINK_COLUMNS:
         raise validation_failed(f"Verify requires a verification type of {', '.join(VERIFY_TYPES)}")
@@ -434,21 +463,28 @@ async def verified_session(
     await auth.service.confirm_email(conn, user_id)
     fresh = await auth.service.user_by_id(conn, user_id)
     assert fresh is not None
-    return await auth.service.start_session(
-        conn, fresh, METHODS[found_kind], user_agent=agent(request), ip=client_address(request)
-    )
+    return fresh, found_kind, user[column].startswith(PKCE_PREFIX)
 
 
 @get("/verify")
 async def verify_link(request: Request[Any, Any, Any], auth: NamedDependency[Auth]) -> Redirect:
     """The link in the email: to the redirect URL with the session in the fragment (the implicit flow, which
-    supabase-js reads on load), or with GoTrue's error there."""
+    supabase-js reads on load), or in a PKCE flow with `?code=` to exchange; with GoTrue's error there if
+    the link is spent or expired."""
     query = request.query_params
     kind, hashed = query.get("type", ""), query.get("token", "")
     target = auth.redirect_target(query.get("redirect_to"))
     try:
         async with auth.service.transaction() as conn:
-            session = await verified_session(request, auth, conn, kind, hashed)
+            user, found_kind, pkce = await spend_token(conn, auth, kind, hashed)
+            if pkce:
+                code = await auth.service.issue_code(conn, str(user["id"]), found_kind)
+                return Redirect(
+                    f"{target}{'&' if '?' in target else '?'}{urlencode({'code': code})}", status_code=303
+                )
+            session = await auth.service.start_session(
+                conn, user, METHODS[found_kind], user_agent=agent(request), ip=client_address(request)
+            )
     except AuthError as exc:
         fragment = {"error": "access_denied", "error_code": exc.code, "error_description": exc.message}
         return Redirect(f"{target}#{urlencode(fragment)}", status_code=303)
@@ -474,7 +510,10 @@ async def verify_code(request: Request[Any, Any, Any], auth: NamedDependency[Aut
             raise validation_failed("Verify requires either a token or a token hash")
         hashed = token_hash(email.lower(), code)
     async with auth.service.transaction() as conn:
-        return await verified_session(request, auth, conn, kind, hashed)
+        user, found_kind, _ = await spend_token(conn, auth, kind, hashed)
+        return await auth.service.start_session(
+            conn, user, METHODS[found_kind], user_agent=agent(request), ip=client_address(request)
+        )
 
 
 # -- administration (the service role) --------------------------------------------------------------------

@@ -9,13 +9,16 @@ of, as `postgres`, which owns the outbox.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 import string
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -104,9 +107,13 @@ class AuthService:
         return await (await conn.execute(query + FOR_UPDATE if lock else query, (user_id,))).fetchone()
 
     async def user_by_token(self, conn: Connection, column: str, hashed: str) -> dict[str, Any] | None:
-        """The user a one-time token was issued to (a token column never matches an empty one)."""
-        query = USERS + sql.SQL(" where {} = %s and %s <> ''").format(sql.Identifier(column)) + FOR_UPDATE
-        return await (await conn.execute(query, (hashed, hashed))).fetchone()
+        """The user a one-time token was issued to, whether in a PKCE flow or not (a token column never
+        matches an empty one)."""
+        bare = hashed.removeprefix(PKCE_PREFIX)
+        query = (
+            USERS + sql.SQL(" where {} in (%s, %s) and %s <> ''").format(sql.Identifier(column)) + FOR_UPDATE
+        )
+        return await (await conn.execute(query, (bare, PKCE_PREFIX + bare, bare))).fetchone()
 
     async def create_user(
         self,
@@ -355,13 +362,36 @@ class AuthService:
     # -- email links ----------------------------------------------------------------------------------------
 
     async def send_link(
-        self, conn: Connection, user: dict[str, Any], kind: str, *, email: str, redirect_to: str | None
+        self,
+        conn: Connection,
+        user: dict[str, Any],
+        kind: str,
+        *,
+        email: str,
+        redirect_to: str | None,
+        pkce: Challenge | None = None,
     ) -> None:
         """A one-time token for `kind` (signup, recovery, email_change) stored hashed on the user, and its
-        email in the outbox, in this transaction."""
+        email in the outbox, in this transaction. With a PKCE challenge the link's token says so (`pkce_`)
+        and leads to a code, which only the holder of the verifier can exchange for the session."""
         code = one_time_code(self.config.otp_length)
         hashed = token_hash(email, code)
         column, sent_at = LINK_COLUMNS[kind]
+        if pkce is not None:
+            hashed = PKCE_PREFIX + hashed
+            await conn.execute(
+                "insert into auth.flow_state (id, user_id, auth_code, code_challenge_method, code_challenge,"
+                " provider_type, created_at, updated_at, authentication_method)"
+                " values (%s, %s, %s, %s, %s, 'email', now(), now(), %s)",
+                (
+                    str(uuid.uuid4()),
+                    user["id"],
+                    str(uuid.uuid4()),
+                    pkce.method,
+                    pkce.challenge,
+                    FLOW_METHODS[kind],
+                ),
+            )
         await conn.execute(
             sql.SQL("update auth.users set {} = %s, {} = now(), updated_at = now() where id = %s").format(
                 sql.Identifier(column), sql.Identifier(sent_at)
@@ -393,6 +423,83 @@ class AuthService:
 
     def expired(self, sent_at: datetime | None) -> bool:
         return sent_at is None or now() > sent_at + timedelta(seconds=self.config.otp_expiry)
+
+    async def issue_code(self, conn: Connection, user_id: str, kind: str) -> str:
+        """The PKCE flow's code, once its link was followed: the newest flow of the user for `kind`."""
+        row = await (
+            await conn.execute(
+                "update auth.flow_state set auth_code_issued_at = now(), updated_at = now() where id = ("
+                " select id from auth.flow_state where user_id = %s and authentication_method = %s"
+                " order by created_at desc limit 1) returning auth_code",
+                (user_id, FLOW_METHODS[kind]),
+            )
+        ).fetchone()
+        if row is None:
+            raise AuthError(404, "flow_state_not_found", "invalid flow state, no valid flow state found")
+        return str(row["auth_code"])
+
+    async def exchange_code(
+        self, conn: Connection, auth_code: str, verifier: str
+    ) -> tuple[dict[str, Any], str]:
+        """GoTrue's PKCE grant: the user a code was issued to, and how they signed in."""
+        flow = await (
+            await conn.execute(
+                "select id, user_id, code_challenge_method::text as method, code_challenge, authentication_method,"
+                " coalesce(auth_code_issued_at, created_at) as issued_at from auth.flow_state"
+                " where auth_code = %s and user_id is not null for update",
+                (auth_code,),
+            )
+        ).fetchone()
+        if flow is None:
+            raise AuthError(404, "flow_state_not_found", "invalid flow state, no valid flow state found")
+        if now() > flow["issued_at"] + timedelta(seconds=FLOW_STATE_EXPIRY_S):
+            raise AuthError(422, "flow_state_expired", "invalid flow state, flow state has expired")
+        if not Challenge(flow["method"], flow["code_challenge"]).verified_by(verifier):
+            raise bad_request(
+                "bad_code_verifier", "code challenge does not match previously saved code verifier"
+            )
+        user = await self.user_by_id(conn, str(flow["user_id"]))
+        if user is None:
+            raise AuthError(404, "flow_state_not_found", "invalid flow state, no valid flow state found")
+        # Spent only when exchanged: a wrong verifier must not let a stranger void the holder's code.
+        await conn.execute("delete from auth.flow_state where id = %s", (flow["id"],))
+        return user, flow["authentication_method"]
+
+
+PKCE_PREFIX = "pkce_"
+FLOW_STATE_EXPIRY_S = 300  # GoTrue's default: a code is exchanged within five minutes of its issue
+# kind -> how GoTrue names the sign-in a flow ends in
+FLOW_METHODS = {"signup": "email/signup", "recovery": "recovery", "email_change": "email_change"}
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A PKCE code challenge: `s256` (base64url of the verifier's SHA-256) or `plain`."""
+
+    method: str
+    challenge: str
+
+    @classmethod
+    def of(cls, values: dict[str, Any]) -> Challenge | None:
+        challenge, method = values.get("code_challenge"), values.get("code_challenge_method")
+        if not challenge:
+            return None
+        method = str(method or "").lower()
+        if (
+            method not in ("s256", "plain")
+            or not isinstance(challenge, str)
+            or not 43 <= len(challenge) <= 128
+        ):
+            raise bad_request(
+                "validation_failed", "PKCE flow requires code_challenge_method and code_challenge"
+            )
+        return cls(method, challenge)
+
+    def verified_by(self, verifier: str) -> bool:
+        if self.method == "plain":
+            return hmac.compare_digest(verifier, self.challenge)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        return hmac.compare_digest(digest, self.challenge)
 
 
 # kind -> (the token column, its sent-at column)

@@ -4,11 +4,11 @@
 -- On Supabase, GoTrue's own migrations (supabase/auth, migrations/) shape `auth` before any migration of
 -- ours runs, and the local /auth/v1 server writes users, identities, sessions, refresh tokens and AMR
 -- claims as GoTrue does. This file brings what bootstrap.sql created to the state GoTrue's newest
--- migrations leave for those five tables (names, types, defaults, constraints, indexes, RLS), minus the
--- tables we do not serve (MFA factors, SSO/SAML, flow state, one-time tokens, OAuth server, passkeys).
+-- migrations leave for those tables and the PKCE flow state (names, types, defaults, constraints, indexes,
+-- RLS), minus the tables we do not serve (MFA factors, SSO/SAML, one-time tokens, OAuth server, passkeys).
 -- Ownership and grants follow supabase/postgres (tables owned by supabase_auth_admin, all privileges
 -- to postgres and dashboard_user, none to the API roles). It runs as the cluster superuser, in one
--- transaction, only when `auth.sessions` does not exist yet in a database the local stack shaped (see
+-- transaction, only when `auth.flow_state` does not exist yet in a database the local stack shaped (see
 -- bootstrap() in embedded.py), so a cluster bootstrapped before it gets it on its next start; every
 -- statement is idempotent.
 
@@ -155,6 +155,35 @@ create table if not exists auth.mfa_amr_claims (
 comment on table auth.mfa_amr_claims is
   'auth: stores authenticator method reference claims for multi factor authentication';
 
+-- auth.flow_state: a PKCE flow (an email link's code, exchanged with the verifier for a session).
+do $$
+begin
+  create type auth.code_challenge_method as enum ('s256', 'plain');
+exception
+  when duplicate_object then null;
+end
+$$;
+alter type auth.code_challenge_method owner to supabase_auth_admin;
+
+create table if not exists auth.flow_state (
+  id uuid primary key,
+  user_id uuid null,
+  auth_code text not null,
+  code_challenge_method auth.code_challenge_method not null,
+  code_challenge text not null,
+  provider_type text not null,
+  provider_access_token text null,
+  provider_refresh_token text null,
+  created_at timestamptz null,
+  updated_at timestamptz null,
+  authentication_method text not null,
+  auth_code_issued_at timestamptz null
+);
+create index if not exists idx_auth_code on auth.flow_state (auth_code);
+create index if not exists idx_user_id_auth_method on auth.flow_state (user_id, authentication_method);
+create index if not exists flow_state_created_at_idx on auth.flow_state (created_at desc);
+comment on table auth.flow_state is 'stores metadata for pkce logins';
+
 -- Owners, RLS and grants ----------------------------------------------------------------------------
 
 -- The owner's sequence (refresh_tokens_id_seq) follows its table.
@@ -162,20 +191,22 @@ alter table auth.identities owner to supabase_auth_admin;
 alter table auth.sessions owner to supabase_auth_admin;
 alter table auth.refresh_tokens owner to supabase_auth_admin;
 alter table auth.mfa_amr_claims owner to supabase_auth_admin;
+alter table auth.flow_state owner to supabase_auth_admin;
 
 -- RLS on with no policy, as GoTrue's 20240612 migration: only owners and bypassrls roles see rows.
 alter table auth.identities enable row level security;
 alter table auth.sessions enable row level security;
 alter table auth.refresh_tokens enable row level security;
 alter table auth.mfa_amr_claims enable row level security;
+alter table auth.flow_state enable row level security;
 
 -- supabase/postgres gives postgres and dashboard_user every privilege on auth's tables and sequences;
 -- GoTrue adds select with grant option for postgres. The API roles get nothing.
-grant all on auth.identities, auth.sessions, auth.refresh_tokens, auth.mfa_amr_claims
+grant all on auth.identities, auth.sessions, auth.refresh_tokens, auth.mfa_amr_claims, auth.flow_state
   to postgres, dashboard_user;
 grant all on sequence auth.refresh_tokens_id_seq to postgres, dashboard_user;
-grant select on auth.users, auth.identities, auth.sessions, auth.refresh_tokens, auth.mfa_amr_claims
-  to postgres with grant option;
+grant select on auth.users, auth.identities, auth.sessions, auth.refresh_tokens, auth.mfa_amr_claims,
+  auth.flow_state to postgres with grant option;
 
 -- GoTrue names its tables unqualified; supabase/postgres sets this for its role.
 alter role supabase_auth_admin set search_path = auth;
