@@ -16,6 +16,7 @@ import warnings
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, LiteralString
 
 import psycopg
 import pytest
@@ -31,7 +32,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from rpc.local.embedded import SUPERUSER, SUPERUSER_PASSWORD, EmbeddedPostgres
 
-from tests.support import free_port, live_server
+from tests.support import free_port, live_server, value
 
 TEMPLATE = "tb_template"
 ENV_CLUSTER = "TALENTBASE_TEST_CLUSTER"  # "<host>:<port>" of the run's cluster, set by the controller
@@ -90,6 +91,22 @@ class Database:
 
 def cluster_dsn(database: str = "postgres", user: str = SUPERUSER, password: str = SUPERUSER_PASSWORD) -> str:
     return f"postgresql://{user}:{password}@{os.environ[ENV_CLUSTER]}/{database}"
+
+
+def value_in(database: str, query: LiteralString, params: Any = None) -> Any:
+    """The first column of the first row of `query` in a database of the test cluster."""
+    with psycopg.connect(cluster_dsn(database)) as conn:
+        return value(conn, query, params)
+
+
+@pytest.fixture
+def fresh_database() -> Iterator[str]:
+    """A new database brought to Supabase's shape (bootstrap) with none of our migrations; yields its name."""
+    name = f"tb_fresh_{uuid.uuid4().hex[:10]}"
+    recreate_database(cluster_dsn(), name)
+    assert bootstrap(cluster_dsn(name)) is True
+    yield name
+    drop_database(name)
 
 
 def clone_database(name: str, template: str = TEMPLATE) -> Database:

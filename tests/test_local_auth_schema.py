@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 
 from rpc.local.embedded import BOOTSTRAP_FILE, STORAGE_FILE, SUPERUSER, bootstrap, recreate_database
 from rpc.platform.migrations import Runner, execute_file
-from tests.conftest import Database, clone_database, cluster_dsn, drop_database
+from tests.conftest import Database, clone_database, cluster_dsn, drop_database, value_in
 from tests.support import Actor, make_user, value
 
 INSUFFICIENT_PRIVILEGE = "42501"
@@ -533,27 +533,17 @@ def shape(name: str) -> dict[str, list[tuple[Any, ...]]]:
         return {what: conn.execute(query, {"tables": tables}).fetchall() for what, query in SHAPE.items()}
 
 
-@pytest.fixture
-def fresh() -> Iterator[str]:
-    """A new bootstrapped database with none of our migrations; yields its name."""
-    name = f"tb_auth_{uuid.uuid4().hex[:10]}"
-    recreate_database(cluster_dsn(), name)
-    assert bootstrap(cluster_dsn(name)) is True
-    yield name
-    drop_database(name)
-
-
-def test_bootstrap_twice_changes_nothing(fresh: str) -> None:
-    before = shape(fresh)
+def test_bootstrap_twice_changes_nothing(fresh_database: str) -> None:
+    before = shape(fresh_database)
     assert len(before["columns"]) == len(USER_COLUMNS) + len(IDENTITY_COLUMNS) + len(SESSION_COLUMNS) + len(
         REFRESH_TOKEN_COLUMNS
     ) + len(AMR_COLUMNS)
-    assert bootstrap(cluster_dsn(fresh)) is False
-    assert shape(fresh) == before
+    assert bootstrap(cluster_dsn(fresh_database)) is False
+    assert shape(fresh_database) == before
 
 
-def test_a_cluster_shaped_before_gets_gotrue_s_tables_on_its_next_start(fresh: str) -> None:
-    expected = shape(fresh)
+def test_a_cluster_shaped_before_gets_gotrue_s_tables_on_its_next_start(fresh_database: str) -> None:
+    expected = shape(fresh_database)
     # As a developer's cluster shaped before auth.sql existed: bootstrap.sql's auth.users only, with a
     # user the older seed wrote (no password, NULL tokens).
     older = f"tb_auth_{uuid.uuid4().hex[:10]}"
@@ -594,8 +584,3 @@ def test_a_database_we_did_not_shape_gets_no_auth_tables() -> None:
         assert [row[0] for row in shape(name)["columns"]] == ["auth.users"]
     finally:
         drop_database(name)
-
-
-def value_in(name: str, query: LiteralString) -> Any:
-    with psycopg.connect(cluster_dsn(name)) as conn:
-        return value(conn, query)

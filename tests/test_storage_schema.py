@@ -21,7 +21,7 @@ import pytest
 
 from rpc.local.embedded import SUPERUSER, bootstrap, recreate_database
 from rpc.platform.migrations import MIGRATIONS_DIR, PROJECT_ROOT, execute_file
-from tests.conftest import Database, cluster_dsn, drop_database
+from tests.conftest import Database, cluster_dsn, drop_database, value_in
 from tests.support import (
     Actor,
     Company,
@@ -290,31 +290,21 @@ def shape(name: str) -> dict[str, list[tuple[Any, ...]]]:
         return {what: conn.execute(query).fetchall() for what, query in SHAPE.items()}
 
 
-@pytest.fixture
-def fresh() -> Iterator[str]:
-    """A new bootstrapped database with none of our migrations; yields its name."""
-    name = f"tb_sto_{uuid.uuid4().hex[:10]}"
-    recreate_database(cluster_dsn(), name)
-    assert bootstrap(cluster_dsn(name)) is True
-    yield name
-    drop_database(name)
-
-
-def test_bootstrap_twice_changes_nothing(fresh: str) -> None:
-    before = shape(fresh)
+def test_bootstrap_twice_changes_nothing(fresh_database: str) -> None:
+    before = shape(fresh_database)
     assert before["relations"]  # the first run did create it
-    assert bootstrap(cluster_dsn(fresh)) is False
-    assert shape(fresh) == before
+    assert bootstrap(cluster_dsn(fresh_database)) is False
+    assert shape(fresh_database) == before
 
 
-def test_a_cluster_shaped_before_storage_gets_it_on_its_next_start(fresh: str) -> None:
+def test_a_cluster_shaped_before_storage_gets_it_on_its_next_start(fresh_database: str) -> None:
     # As a developer's cluster bootstrapped before storage.sql existed: auth (with the local mark), no storage.
-    expected = shape(fresh)
-    with psycopg.connect(cluster_dsn(fresh), autocommit=True) as conn:
+    expected = shape(fresh_database)
+    with psycopg.connect(cluster_dsn(fresh_database), autocommit=True) as conn:
         conn.execute("drop schema storage cascade")
-    assert bootstrap(cluster_dsn(fresh)) is True
-    assert shape(fresh) == expected
-    assert bootstrap(cluster_dsn(fresh)) is False
+    assert bootstrap(cluster_dsn(fresh_database)) is True
+    assert shape(fresh_database) == expected
+    assert bootstrap(cluster_dsn(fresh_database)) is False
 
 
 def test_a_database_we_did_not_shape_gets_no_storage() -> None:
@@ -329,11 +319,6 @@ def test_a_database_we_did_not_shape_gets_no_storage() -> None:
         assert value_in(name, "select to_regnamespace('storage')") is None
     finally:
         drop_database(name)
-
-
-def value_in(name: str, query: LiteralString) -> Any:
-    with psycopg.connect(cluster_dsn(name)) as conn:
-        return value(conn, query)
 
 
 # Our buckets: the migration and config.toml -----------------------------------------------------------------
