@@ -286,9 +286,15 @@ async def password_grant(request: Request[Any, Any, Any], auth: NamedDependency[
         raise validation_failed("missing email or phone")
     async with auth.service.transaction() as conn:
         user = await auth.service.user_by_email(conn, email)
-        # Checked whether the user exists or not: one answer, in about one time, for both.
-        valid = await auth.hasher.check(password, user["encrypted_password"] if user else None)
-        if user is None or not valid:
+    # Checked with no connection held (a storm of sign-ins must not starve refreshes of connections), and
+    # whether the user exists or not: one answer, in about one time, for both.
+    checked = user["encrypted_password"] if user else None
+    if not await auth.hasher.check(password, checked) or user is None:
+        raise invalid_credentials()
+    async with auth.service.transaction() as conn:
+        user = await auth.service.user_by_id(conn, str(user["id"]), lock=True)
+        # The password checked is still the user's (not changed, nor the user deleted, meanwhile).
+        if user is None or user["encrypted_password"] != checked:
             raise invalid_credentials()
         if banned(user):
             raise bad_request("user_banned", "User is banned")
@@ -340,16 +346,22 @@ async def update_user(request: Request[Any, Any, Any], auth: NamedDependency[Aut
     if password:
         check_strength(auth.config, password)
     new_hash = await auth.hasher.hash(password) if password else None
+    current_hash = None
+    if password:
+        # bcrypt with no connection or lock held: the user's hash now, compared again under the lock below.
+        async with auth.service.transaction() as conn:
+            _, user = await auth.signed_in(request, conn)
+        current_hash = user["encrypted_password"]
+        if await auth.hasher.check(password, current_hash):
+            raise unprocessable("same_password", "New password should be different from the old password.")
     async with auth.service.transaction() as conn:
         caller, user = await auth.signed_in(request, conn)
         user_id = str(user["id"])
         if data is not None:
             await auth.service.merge_user_metadata(conn, user_id, data)
         if password:
-            if await auth.hasher.check(password, user["encrypted_password"]):
-                raise unprocessable(
-                    "same_password", "New password should be different from the old password."
-                )
+            if user["encrypted_password"] != current_hash:
+                raise AuthError(409, "conflict", "The password changed meanwhile; try again")
             await conn.execute(
                 "update auth.users set encrypted_password = %s, updated_at = now() where id = %s",
                 (new_hash, user_id),

@@ -1,14 +1,16 @@
 """Passwords as GoTrue keeps them: bcrypt, cost 10, `$2a$` hashes, checked off the event loop.
 
-Hashing takes tens of milliseconds of CPU by design; a bounded pool of threads (bcrypt releases the GIL)
-keeps a storm of sign-ins from stalling every other request. An unknown email is checked against a hash
+Hashing takes tens of milliseconds of CPU by design; a bounded pool of low-priority threads (bcrypt
+releases the GIL) keeps a storm of sign-ins from stalling every other request. An unknown email is checked against a hash
 all the same, so the answer and its timing are the same as for a wrong password.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import bcrypt
@@ -23,7 +25,7 @@ MAX_BYTES = 72  # bcrypt reads no further: a longer password would be checked by
 class Hasher:
     def __init__(self, threads: int | None = None) -> None:
         self.threads = threads or os.cpu_count() or 2
-        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="bcrypt")
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="bcrypt", initializer=yield_the_cpu)
         # For emails nobody has: the same work as checking a real hash.
         self._decoy = bcrypt.hashpw(b"no such user", bcrypt.gensalt(COST, prefix=b"2a"))
 
@@ -48,6 +50,13 @@ class Hasher:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def yield_the_cpu() -> None:
+    """A hashing thread runs at the lowest priority (Linux sets it per thread): bcrypt takes every core
+    left over, and the event loop, serving everything else, never waits behind it for one."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def check_strength(config: AuthConfig, password: str) -> None:

@@ -35,11 +35,60 @@ from rpc.local.tokens import user_claims
 
 Connection = AsyncConnection[DictRow]
 REFRESH_TOKEN_ALPHABET = string.ascii_lowercase + "234567"  # GoTrue's: 12 characters of lowercase base32
-USERS = sql.SQL(
-    "select id, aud, role, email, encrypted_password, email_confirmed_at, invited_at, phone, phone_confirmed_at,"
+FIELDS = sql.SQL(
+    "id, aud, role, email, encrypted_password, email_confirmed_at, invited_at, phone, phone_confirmed_at,"
     " confirmation_token, confirmation_sent_at, confirmed_at, recovery_token, recovery_sent_at, email_change,"
     " email_change_token_new, email_change_sent_at, last_sign_in_at, raw_app_meta_data, raw_user_meta_data,"
-    " created_at, updated_at, banned_until, deleted_at, is_anonymous from auth.users"
+    " created_at, updated_at, banned_until, deleted_at, is_anonymous"
+)
+USERS = sql.SQL("select {} from auth.users").format(FIELDS)
+# A new session: the session, its amr claim, its first refresh token and the sign-in times, in one statement.
+START_SESSION = sql.SQL(
+    "with session as (insert into auth.sessions (id, user_id, created_at, updated_at, aal, user_agent, ip)"
+    " values (%(session)s, %(user)s, now(), now(), 'aal1', %(agent)s, %(ip)s)),"
+    " claim as (insert into auth.mfa_amr_claims (id, session_id, created_at, updated_at, authentication_method)"
+    " values (%(claim)s, %(session)s, now(), now(), %(method)s)),"
+    " token as (insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at,"
+    " parent, session_id) values ('00000000-0000-0000-0000-000000000000', %(token)s, %(user)s::text, false,"
+    " now(), now(), null, %(session)s)),"
+    " identity as (update auth.identities set last_sign_in_at = now()"
+    " where user_id = %(user)s and provider = 'email'),"
+    " signed as (update auth.users set last_sign_in_at = now(), updated_at = now() where id = %(user)s"
+    " returning *)"
+    " select {} from signed"
+).format(FIELDS)
+# A refresh token (locked), its user's ban, whether its session lives, and the session's current token.
+REFRESH_TOKEN = sql.SQL(
+    "select t.id, t.user_id, t.revoked, t.session_id, t.updated_at, u.banned_until,"
+    " exists (select 1 from auth.sessions s where s.id = t.session_id) as has_session,"
+    " c.token as current_token, c.parent as current_parent"
+    " from auth.refresh_tokens t join auth.users u on u.id::text = t.user_id"
+    " left join lateral (select token, parent from auth.refresh_tokens"
+    " where session_id = t.session_id and not revoked order by id desc limit 1) c on true"
+    " where t.token = %s for update of t"
+)
+# Rotation: the token revoked, its child issued, the session touched; the user, for the new access token.
+ROTATE = sql.SQL(
+    "with revoked as (update auth.refresh_tokens set revoked = true, updated_at = now() where id = %(id)s),"
+    " child as (insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at,"
+    " parent, session_id) values ('00000000-0000-0000-0000-000000000000', %(child)s, %(user)s, false, now(),"
+    " now(), %(parent)s, %(session)s)),"
+    " touched as (update auth.sessions set refreshed_at = now(), updated_at = now() where id = %(session)s)"
+    " select {} from auth.users where id = %(user)s::uuid"
+).format(FIELDS)
+# The current token handed out again: only the session is touched.
+TOUCH_SESSION = sql.SQL(
+    "with touched as (update auth.sessions set refreshed_at = now(), updated_at = now() where id = %(session)s)"
+    " select {} from auth.users where id = %(user)s::uuid"
+).format(FIELDS)
+# What a session's tokens need besides the user: its amr claims and the user's identities.
+SESSION_FACTS = sql.SQL(
+    "select (select coalesce(json_agg(json_build_object('method', authentication_method,"
+    " 'timestamp', extract(epoch from updated_at)::bigint) order by updated_at desc), '[]'::json)"
+    " from auth.mfa_amr_claims where session_id = %s) as amr,"
+    " (select coalesce(json_agg(i order by i.created_at), '[]'::json) from (select id, provider_id, user_id,"
+    " identity_data, provider, last_sign_in_at, created_at, updated_at, email from auth.identities"
+    " where user_id = %s) i) as identities"
 )
 FOR_UPDATE = sql.SQL(" for update")
 # Claims GoTrue requires of what a hook returns (tokens.validateTokenClaims).
@@ -50,7 +99,10 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def timestamp(value: datetime | None) -> str | None:
+def timestamp(value: datetime | str | None) -> str | None:
+    """GoTrue's times: RFC 3339 in UTC (a value read through JSON arrives as text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -67,6 +119,11 @@ def refresh_token() -> str:
     return "".join(secrets.choice(REFRESH_TOKEN_ALPHABET) for _ in range(12))
 
 
+async def act_as_gotrue(conn: Connection) -> None:
+    """Each pooled connection logs in as `postgres` and acts as GoTrue's role from then on."""
+    await conn.execute("set role supabase_auth_admin")
+
+
 class AuthService:
     def __init__(self, admin_dsn: str, config: AuthConfig, *, secret: str, issuer: str) -> None:
         self.config, self.secret, self.issuer = config, secret, issuer
@@ -78,6 +135,7 @@ class AuthService:
             name="auth",
             connection_class=AsyncConnection[DictRow],
             kwargs={"autocommit": True, "row_factory": dict_row, "application_name": "talentbase-auth"},
+            configure=act_as_gotrue,
         )
 
     async def open(self) -> None:
@@ -89,7 +147,6 @@ class AuthService:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
         async with self.pool.connection() as conn, conn.transaction():
-            await conn.execute("set local role supabase_auth_admin")
             yield conn
 
     # -- users -------------------------------------------------------------------------------------------
@@ -202,68 +259,45 @@ class AuthService:
     async def start_session(
         self, conn: Connection, user: dict[str, Any], method: str, *, user_agent: str | None, ip: str | None
     ) -> dict[str, Any]:
-        """A new session with its first refresh token, and the access token for it: GoTrue's session object."""
-        session_id = str(uuid.uuid4())
-        await conn.execute(
-            "insert into auth.sessions (id, user_id, created_at, updated_at, aal, user_agent, ip)"
-            " values (%s, %s, now(), now(), 'aal1', %s, %s)",
-            (session_id, user["id"], user_agent, ip),
-        )
-        await conn.execute(
-            "insert into auth.mfa_amr_claims (id, session_id, created_at, updated_at, authentication_method)"
-            " values (%s, %s, now(), now(), %s) on conflict (session_id, authentication_method)"
-            " do update set updated_at = now()",
-            (str(uuid.uuid4()), session_id, method),
-        )
-        await conn.execute(
-            "update auth.users set last_sign_in_at = now(), updated_at = now() where id = %s", (user["id"],)
-        )
-        await conn.execute(
-            "update auth.identities set last_sign_in_at = now() where user_id = %s and provider = 'email'",
-            (user["id"],),
-        )
-        token = await self.grant_refresh_token(conn, user["id"], session_id, parent=None)
-        fresh = await self.user_by_id(conn, str(user["id"]))
-        assert fresh is not None
-        return await self.session_response(conn, fresh, session_id, token, method)
-
-    async def grant_refresh_token(
-        self, conn: Connection, user_id: Any, session_id: str, parent: str | None
-    ) -> str:
-        token = refresh_token()
-        await conn.execute(
-            "insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at, parent,"
-            " session_id) values ('00000000-0000-0000-0000-000000000000', %s, %s, false, now(), now(), %s, %s)",
-            (token, str(user_id), parent, session_id),
-        )
-        return token
+        """A new session with its first refresh token, and the access token for it: GoTrue's session object.
+        One statement writes the session, its amr claim, the refresh token and the sign-in times."""
+        session_id, token = str(uuid.uuid4()), refresh_token()
+        signed = await (
+            await conn.execute(
+                START_SESSION,
+                {
+                    "session": session_id,
+                    "user": user["id"],
+                    "agent": user_agent,
+                    "ip": ip,
+                    "claim": str(uuid.uuid4()),
+                    "method": method,
+                    "token": token,
+                },
+            )
+        ).fetchone()
+        assert signed is not None
+        return await self.session_response(conn, signed, session_id, token, method)
 
     async def session_response(
         self, conn: Connection, user: dict[str, Any], session_id: str, refresh: str, method: str
     ) -> dict[str, Any]:
-        access_token, expires_at = await self.access_token(conn, user, session_id, method)
+        facts = await (await conn.execute(SESSION_FACTS, (session_id, user["id"]))).fetchone()
+        assert facts is not None
+        access_token, expires_at = await self.access_token(conn, user, session_id, method, facts["amr"])
         return {
             "access_token": access_token,
             "token_type": "bearer",
             "expires_in": expires_at - int(time.time()),
             "expires_at": expires_at,
             "refresh_token": refresh,
-            "user": await self.user_json(conn, user),
+            "user": user_json(user, facts["identities"]),
         }
 
     async def access_token(
-        self, conn: Connection, user: dict[str, Any], session_id: str, method: str
+        self, conn: Connection, user: dict[str, Any], session_id: str, method: str, amr: list[dict[str, Any]]
     ) -> tuple[str, int]:
         """GoTrue's access token for the session, through the custom access token hook when it is on."""
-        cursor = await conn.execute(
-            "select authentication_method, extract(epoch from updated_at)::bigint as at from auth.mfa_amr_claims"
-            " where session_id = %s order by updated_at desc",
-            (session_id,),
-        )
-        amr = [
-            {"method": row["authentication_method"], "timestamp": row["at"]}
-            for row in await cursor.fetchall()
-        ]
         claims = user_claims(
             {**user, "email": user["email"] or "", "phone": user["phone"] or ""},
             issuer=self.issuer,
@@ -301,47 +335,33 @@ class AuthService:
         lost the answer retries with the same token); another revoked token within the reuse interval gets a
         new child (two tabs at once); later, it is a replay, and the whole session is revoked: None then
         (commit that, then refuse)."""
-        row = await (
-            await conn.execute(
-                "select id, user_id, revoked, session_id, updated_at from auth.refresh_tokens where token = %s"
-                " for update",
-                (token,),
-            )
-        ).fetchone()
-        user = await self.user_by_id(conn, row["user_id"]) if row else None
-        if row is None or user is None:
+        row = await (await conn.execute(REFRESH_TOKEN, (token,))).fetchone()
+        if row is None or row["user_id"] is None:
             raise bad_request("refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
-        if user["banned_until"] is not None and user["banned_until"] > now():
+        if row["banned_until"] is not None and row["banned_until"] > now():
             raise bad_request("user_banned", "Invalid Refresh Token: User Banned")
-        session_id = str(row["session_id"])
-        if row["session_id"] is None or not await self.session_exists(conn, session_id, lock=True):
+        if not row["has_session"]:
             raise bad_request("session_not_found", "Invalid Refresh Token: No Valid Session Found")
-        issued = None
+        session_id = str(row["session_id"])
+        child = refresh_token()
         if row["revoked"]:
-            current = await (
-                await conn.execute(
-                    "select token, parent from auth.refresh_tokens where session_id = %s and not revoked"
-                    " order by id desc limit 1",
-                    (session_id,),
-                )
-            ).fetchone()
-            if current is not None and current["parent"] == token:
-                issued = current["token"]
+            if row["current_parent"] == token:
+                child = row["current_token"]
             elif now() > row["updated_at"] + timedelta(seconds=self.config.refresh_token_reuse_interval):
                 if self.config.enable_refresh_token_rotation:
                     await conn.execute("delete from auth.sessions where id = %s", (session_id,))
                 return None
-        else:
-            await conn.execute(
-                "update auth.refresh_tokens set revoked = true, updated_at = now() where id = %s",
-                (row["id"],),
-            )
-        if issued is None:
-            issued = await self.grant_refresh_token(conn, user["id"], session_id, parent=token)
-        await conn.execute(
-            "update auth.sessions set refreshed_at = now(), updated_at = now() where id = %s", (session_id,)
-        )
-        return await self.session_response(conn, user, session_id, issued, "token_refresh")
+        rotate = {
+            "id": row["id"],
+            "user": row["user_id"],
+            "session": session_id,
+            "parent": token,
+            "child": child,
+        }
+        query = TOUCH_SESSION if child == row["current_token"] else ROTATE
+        user = await (await conn.execute(query, rotate)).fetchone()
+        assert user is not None
+        return await self.session_response(conn, user, session_id, child, "token_refresh")
 
     async def end_sessions(self, conn: Connection, user_id: str, session_id: str | None, scope: str) -> None:
         if scope == "local":
@@ -402,7 +422,7 @@ class AuthService:
         if redirect_to:
             link += "&redirect_to=" + quote_component(redirect_to)
         # The outbox belongs to `postgres`: leave GoTrue's role for this one call.
-        await conn.execute("reset role")
+        await conn.execute("set local role postgres")
         await conn.execute(
             "select private.send_email(%s, %s, %s, %s)",
             (
