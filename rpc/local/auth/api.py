@@ -322,9 +322,8 @@ async def refresh_grant(request: Request[Any, Any, Any], auth: NamedDependency[A
     refresh = text(await body(request), "refresh_token")
     if not refresh:
         raise validation_failed("refresh_token required")
-    async with auth.service.transaction() as conn:
-        session = await auth.service.refresh(conn, refresh)
-    if session is None:  # the replay was detected and its session revoked (committed above)
+    session = await auth.service.refresh(refresh)
+    if session is None:  # the replay was detected and its session revoked (committed)
         raise bad_request("refresh_token_already_used", "Invalid Refresh Token: Already Used")
     return session
 

@@ -81,6 +81,24 @@ TOUCH_SESSION = sql.SQL(
     "with touched as (update auth.sessions set refreshed_at = now(), updated_at = now() where id = %(session)s)"
     " select {} from auth.users where id = %(user)s::uuid"
 ).format(FIELDS)
+# The usual refresh in one statement: a live, unrevoked token of a live session and an unbanned user is
+# revoked and gets its child, the session is touched, and what the new access token needs comes back. Any
+# other token (unknown, revoked, banned, session gone) changes nothing here: `refresh_slowly` decides.
+FAST_REFRESH = sql.SQL(
+    "with token as (update auth.refresh_tokens t set revoked = true, updated_at = now()"
+    " where t.token = %(token)s and not t.revoked"
+    " and exists (select 1 from auth.sessions s where s.id = t.session_id)"
+    " and exists (select 1 from auth.users u where u.id::text = t.user_id"
+    " and (u.banned_until is null or u.banned_until <= now()))"
+    " returning t.user_id, t.session_id),"
+    " child as (insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at,"
+    " parent, session_id) select '00000000-0000-0000-0000-000000000000', %(child)s, user_id, false, now(),"
+    " now(), %(token)s, session_id from token),"
+    " touched as (update auth.sessions set refreshed_at = now(), updated_at = now()"
+    " where id = (select session_id from token))"
+    " select {fields}, (select session_id from token) as session_id, {amr} as amr, {identities} as identities"
+    " from auth.users where id::text = (select user_id from token)"
+)
 # What a session's tokens need besides the user: its amr claims and the user's identities.
 SESSION_FACTS = sql.SQL(
     "select (select coalesce(json_agg(json_build_object('method', authentication_method,"
@@ -90,6 +108,17 @@ SESSION_FACTS = sql.SQL(
     " identity_data, provider, last_sign_in_at, created_at, updated_at, email from auth.identities"
     " where user_id = %s) i) as identities"
 )
+AMR = sql.SQL(
+    "(select coalesce(json_agg(json_build_object('method', authentication_method,"
+    " 'timestamp', extract(epoch from updated_at)::bigint) order by updated_at desc), '[]'::json)"
+    " from auth.mfa_amr_claims where session_id = (select session_id from token))"
+)
+IDENTITIES = sql.SQL(
+    "(select coalesce(json_agg(i order by i.created_at), '[]'::json) from (select id, provider_id, user_id,"
+    " identity_data, provider, last_sign_in_at, created_at, updated_at, email from auth.identities"
+    " where user_id = users.id) i)"
+)
+FAST_REFRESH = FAST_REFRESH.format(fields=FIELDS, amr=AMR, identities=IDENTITIES)
 FOR_UPDATE = sql.SQL(" for update")
 # Claims GoTrue requires of what a hook returns (tokens.validateTokenClaims).
 REQUIRED_CLAIMS = ("aud", "exp", "iat", "sub", "email", "phone", "role", "aal", "session_id", "is_anonymous")
@@ -280,10 +309,18 @@ class AuthService:
         return await self.session_response(conn, signed, session_id, token, method)
 
     async def session_response(
-        self, conn: Connection, user: dict[str, Any], session_id: str, refresh: str, method: str
+        self,
+        conn: Connection,
+        user: dict[str, Any],
+        session_id: str,
+        refresh: str,
+        method: str,
+        facts: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        facts = await (await conn.execute(SESSION_FACTS, (session_id, user["id"]))).fetchone()
-        assert facts is not None
+        """The session object; `facts` (amr and identities) when the caller read them already."""
+        if facts is None:
+            facts = await (await conn.execute(SESSION_FACTS, (session_id, user["id"]))).fetchone()
+            assert facts is not None
         access_token, expires_at = await self.access_token(conn, user, session_id, method, facts["amr"])
         return {
             "access_token": access_token,
@@ -329,12 +366,23 @@ class AuthService:
             raise AuthError(500, "unexpected_failure", "output claims do not conform to the expected schema")
         return returned
 
-    async def refresh(self, conn: Connection, token: str) -> dict[str, Any] | None:
+    async def refresh(self, token: str) -> dict[str, Any] | None:
         """GoTrue's rotation (tokens.RefreshTokenGrant): a used token is revoked and gets a child. A revoked
         token whose child is the session's current one gets that child again, however late (a client that
         lost the answer retries with the same token); another revoked token within the reuse interval gets a
         new child (two tabs at once); later, it is a replay, and the whole session is revoked: None then
-        (commit that, then refuse)."""
+        (committed). The usual case takes one statement (and the hook's); the rest a transaction."""
+        child = refresh_token()
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(FAST_REFRESH, {"token": token, "child": child})).fetchone()
+            if row is not None:
+                session_id = str(row.pop("session_id"))
+                facts = {"amr": row.pop("amr"), "identities": row.pop("identities")}
+                return await self.session_response(conn, row, session_id, child, "token_refresh", facts)
+        async with self.transaction() as conn:
+            return await self.refresh_slowly(conn, token)
+
+    async def refresh_slowly(self, conn: Connection, token: str) -> dict[str, Any] | None:
         row = await (await conn.execute(REFRESH_TOKEN, (token,))).fetchone()
         if row is None or row["user_id"] is None:
             raise bad_request("refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
