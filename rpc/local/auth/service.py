@@ -24,9 +24,10 @@ from typing import Any
 from urllib.parse import quote
 
 import jwt
+import msgspec
 from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow, dict_row
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from rpc.local.auth.config import AuthConfig
@@ -120,6 +121,34 @@ IDENTITIES = sql.SQL(
 )
 FAST_REFRESH = FAST_REFRESH.format(fields=FIELDS, amr=AMR, identities=IDENTITIES)
 FOR_UPDATE = sql.SQL(" for update")
+USER_BY_EMAIL = USERS + sql.SQL(" where lower(email) = lower(%s) and not is_sso_user")
+USER_BY_ID = USERS + sql.SQL(" where id = %s")
+SESSION = sql.SQL("select 1 from auth.sessions where id = %s")
+
+
+def rendered(query: sql.Composable) -> bytes:
+    """A composed query as the bytes psycopg sends: rendered once, so psycopg's query cache knows it."""
+    return query.as_bytes(None)
+
+
+QUERIES = {
+    name: rendered(query)
+    for name, query in {
+        "user_by_email": USER_BY_EMAIL,
+        "user_by_email_locked": USER_BY_EMAIL + FOR_UPDATE,
+        "user_by_id": USER_BY_ID,
+        "user_by_id_locked": USER_BY_ID + FOR_UPDATE,
+        "session": SESSION,
+        "session_locked": SESSION + FOR_UPDATE,
+        "start_session": START_SESSION,
+        "refresh_token": REFRESH_TOKEN,
+        "fast_refresh": FAST_REFRESH,
+        "rotate": ROTATE,
+        "touch_session": TOUCH_SESSION,
+        "session_facts": SESSION_FACTS,
+    }.items()
+}
+
 # Claims GoTrue requires of what a hook returns (tokens.validateTokenClaims).
 REQUIRED_CLAIMS = ("aud", "exp", "iat", "sub", "email", "phone", "role", "aal", "session_id", "is_anonymous")
 
@@ -149,13 +178,21 @@ def refresh_token() -> str:
 
 
 async def act_as_gotrue(conn: Connection) -> None:
-    """Each pooled connection logs in as `postgres` and acts as GoTrue's role from then on."""
+    """Each pooled connection logs in as `postgres` and acts as GoTrue's role from then on; its JSON goes
+    through msgspec (metadata, claims and the hook's event are JSON on every sign-in and refresh)."""
+    set_json_loads(msgspec.json.decode, conn)
+    set_json_dumps(msgspec.json.encode, conn)
     await conn.execute("set role supabase_auth_admin")
 
 
 class AuthService:
     def __init__(self, admin_dsn: str, config: AuthConfig, *, secret: str, issuer: str) -> None:
         self.config, self.secret, self.issuer = config, secret, issuer
+        if config.access_token_hook:
+            schema, name = config.access_token_hook.split(".", 1)
+            self.hook_query = rendered(
+                sql.SQL("select {}(%s) as output").format(sql.Identifier(schema, name))
+            )
         self.pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
             admin_dsn,
             min_size=1,
@@ -183,14 +220,14 @@ class AuthService:
     async def user_by_email(
         self, conn: Connection, email: str, *, lock: bool = False
     ) -> dict[str, Any] | None:
-        query = USERS + sql.SQL(" where lower(email) = lower(%s) and not is_sso_user")
-        return await (await conn.execute(query + FOR_UPDATE if lock else query, (email,))).fetchone()
+        query = QUERIES["user_by_email_locked" if lock else "user_by_email"]
+        return await (await conn.execute(query, (email,))).fetchone()
 
     async def user_by_id(
         self, conn: Connection, user_id: str, *, lock: bool = False
     ) -> dict[str, Any] | None:
-        query = USERS + sql.SQL(" where id = %s")
-        return await (await conn.execute(query + FOR_UPDATE if lock else query, (user_id,))).fetchone()
+        query = QUERIES["user_by_id_locked" if lock else "user_by_id"]
+        return await (await conn.execute(query, (user_id,))).fetchone()
 
     async def user_by_token(self, conn: Connection, column: str, hashed: str) -> dict[str, Any] | None:
         """The user a one-time token was issued to, whether in a PKCE flow or not (a token column never
@@ -293,7 +330,7 @@ class AuthService:
         session_id, token = str(uuid.uuid4()), refresh_token()
         signed = await (
             await conn.execute(
-                START_SESSION,
+                QUERIES["start_session"],
                 {
                     "session": session_id,
                     "user": user["id"],
@@ -319,7 +356,7 @@ class AuthService:
     ) -> dict[str, Any]:
         """The session object; `facts` (amr and identities) when the caller read them already."""
         if facts is None:
-            facts = await (await conn.execute(SESSION_FACTS, (session_id, user["id"]))).fetchone()
+            facts = await (await conn.execute(QUERIES["session_facts"], (session_id, user["id"]))).fetchone()
             assert facts is not None
         access_token, expires_at = await self.access_token(conn, user, session_id, method, facts["amr"])
         return {
@@ -349,8 +386,7 @@ class AuthService:
     async def run_hook(self, conn: Connection, claims: dict[str, Any], method: str) -> dict[str, Any]:
         """GoTrue's Postgres hook call: the event in, `{claims}` or `{error}` out."""
         assert self.config.access_token_hook is not None
-        schema, name = self.config.access_token_hook.split(".", 1)
-        query = sql.SQL("select {}(%s) as output").format(sql.Identifier(schema, name))
+        query = self.hook_query
         event = {"user_id": claims["sub"], "claims": claims, "authentication_method": method}
         row = await (await conn.execute(query, (Jsonb(event),))).fetchone()
         output = row["output"] if row else None
@@ -374,7 +410,9 @@ class AuthService:
         (committed). The usual case takes one statement (and the hook's); the rest a transaction."""
         child = refresh_token()
         async with self.pool.connection() as conn:
-            row = await (await conn.execute(FAST_REFRESH, {"token": token, "child": child})).fetchone()
+            row = await (
+                await conn.execute(QUERIES["fast_refresh"], {"token": token, "child": child})
+            ).fetchone()
             if row is not None:
                 session_id = str(row.pop("session_id"))
                 facts = {"amr": row.pop("amr"), "identities": row.pop("identities")}
@@ -383,7 +421,7 @@ class AuthService:
             return await self.refresh_slowly(conn, token)
 
     async def refresh_slowly(self, conn: Connection, token: str) -> dict[str, Any] | None:
-        row = await (await conn.execute(REFRESH_TOKEN, (token,))).fetchone()
+        row = await (await conn.execute(QUERIES["refresh_token"], (token,))).fetchone()
         if row is None or row["user_id"] is None:
             raise bad_request("refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
         if row["banned_until"] is not None and row["banned_until"] > now():
@@ -406,7 +444,7 @@ class AuthService:
             "parent": token,
             "child": child,
         }
-        query = TOUCH_SESSION if child == row["current_token"] else ROTATE
+        query = QUERIES["touch_session" if child == row["current_token"] else "rotate"]
         user = await (await conn.execute(query, rotate)).fetchone()
         assert user is not None
         return await self.session_response(conn, user, session_id, child, "token_refresh")
@@ -423,8 +461,8 @@ class AuthService:
             await conn.execute("delete from auth.sessions where user_id = %s", (user_id,))
 
     async def session_exists(self, conn: Connection, session_id: str, *, lock: bool = False) -> bool:
-        query = sql.SQL("select 1 from auth.sessions where id = %s")
-        row = await (await conn.execute(query + FOR_UPDATE if lock else query, (session_id,))).fetchone()
+        query = QUERIES["session_locked" if lock else "session"]
+        row = await (await conn.execute(query, (session_id,))).fetchone()
         return row is not None
 
     # -- email links ----------------------------------------------------------------------------------------
