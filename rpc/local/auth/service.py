@@ -63,7 +63,7 @@ REFRESH_TOKEN = sql.SQL(
     "select t.id, t.user_id, t.revoked, t.session_id, t.updated_at, u.banned_until,"
     " exists (select 1 from auth.sessions s where s.id = t.session_id) as has_session,"
     " c.token as current_token, c.parent as current_parent"
-    " from auth.refresh_tokens t join auth.users u on u.id::text = t.user_id"
+    " from auth.refresh_tokens t join auth.users u on u.id = t.user_id::uuid"
     " left join lateral (select token, parent from auth.refresh_tokens"
     " where session_id = t.session_id and not revoked order by id desc limit 1) c on true"
     " where t.token = %s for update of t"
@@ -82,6 +82,8 @@ TOUCH_SESSION = sql.SQL(
     "with touched as (update auth.sessions set refreshed_at = now(), updated_at = now() where id = %(session)s)"
     " select {} from auth.users where id = %(user)s::uuid"
 ).format(FIELDS)
+# (refresh_tokens.user_id is GoTrue's varchar: cast it to the users' uuid, never the other way, so the
+# primary key finds the user.)
 # The usual refresh in one statement: a live, unrevoked token of a live session and an unbanned user is
 # revoked and gets its child, the session is touched, and what the new access token needs comes back. Any
 # other token (unknown, revoked, banned, session gone) changes nothing here: `refresh_slowly` decides.
@@ -89,7 +91,7 @@ FAST_REFRESH = sql.SQL(
     "with token as (update auth.refresh_tokens t set revoked = true, updated_at = now()"
     " where t.token = %(token)s and not t.revoked"
     " and exists (select 1 from auth.sessions s where s.id = t.session_id)"
-    " and exists (select 1 from auth.users u where u.id::text = t.user_id"
+    " and exists (select 1 from auth.users u where u.id = t.user_id::uuid"
     " and (u.banned_until is null or u.banned_until <= now()))"
     " returning t.user_id, t.session_id),"
     " child as (insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at,"
@@ -98,7 +100,7 @@ FAST_REFRESH = sql.SQL(
     " touched as (update auth.sessions set refreshed_at = now(), updated_at = now()"
     " where id = (select session_id from token))"
     " select {fields}, (select session_id from token) as session_id, {amr} as amr, {identities} as identities"
-    " from auth.users where id::text = (select user_id from token)"
+    " from auth.users where id = (select user_id::uuid from token)"
 )
 # What a session's tokens need besides the user: its amr claims and the user's identities.
 SESSION_FACTS = sql.SQL(
