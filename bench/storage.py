@@ -55,7 +55,9 @@ def serve(port: int, admin_dsn: str, storage_dir: str, bare_dir: str) -> None:
     # config.toml's `[storage] file_size_limit` (50MiB) would refuse the 200 MB object; a project that stores
     # such objects raises it, as this one does in a config of its own (SUPABASE_CONFIG).
     config = Path(storage_dir).parent / "config.toml"
-    config.write_text(CONFIG_FILE.read_text().replace('file_size_limit = "50MiB"', 'file_size_limit = "1GiB"', 1))
+    config.write_text(
+        CONFIG_FILE.read_text().replace('file_size_limit = "50MiB"', 'file_size_limit = "1GiB"', 1)
+    )
 
     settings = Settings(
         supabase_config=config,
