@@ -35,7 +35,6 @@ from rpc.local.auth.errors import AuthError, bad_request
 from rpc.local.tokens import user_claims
 
 Connection = AsyncConnection[DictRow]
-REFRESH_TOKEN_ALPHABET = string.ascii_lowercase + "234567"  # GoTrue's: 12 characters of lowercase base32
 FIELDS = sql.SQL(
     "id, aud, role, email, encrypted_password, email_confirmed_at, invited_at, phone, phone_confirmed_at,"
     " confirmation_token, confirmation_sent_at, confirmed_at, recovery_token, recovery_sent_at, email_change,"
@@ -176,7 +175,8 @@ def one_time_code(length: int) -> str:
 
 
 def refresh_token() -> str:
-    return "".join(secrets.choice(REFRESH_TOKEN_ALPHABET) for _ in range(12))
+    """GoTrue's refresh token: 12 characters of lowercase base32 (60 random bits, one read of urandom)."""
+    return base64.b32encode(secrets.token_bytes(10)).decode().lower()[:12]
 
 
 async def act_as_gotrue(conn: Connection) -> None:
