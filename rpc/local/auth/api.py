@@ -216,14 +216,7 @@ async def signup(request: Request[Any, Any, Any], auth: NamedDependency[Auth]) -
         )
         if config.enable_confirmations:
             auth.limit(auth.emails, "all")
-            await auth.service.send_link(
-                conn,
-                user,
-                "signup",
-                email=email,
-                redirect_to=auth.redirect_target(redirect_of(request, values)),
-                pkce=Challenge.of(values),
-            )
+            await email_link(request, auth, conn, user, "signup", email, values)
             fresh = await auth.service.user_by_id(conn, str(user["id"]))
             assert fresh is not None
             return await auth.service.user_json(conn, fresh)
@@ -250,6 +243,27 @@ def obfuscated_user(email: str, data: dict[str, Any]) -> dict[str, Any]:
             "is_anonymous": False,
         },
         [],
+    )
+
+
+async def email_link(
+    request: Request[Any, Any, Any],
+    auth: Auth,
+    conn: Connection,
+    user: dict[str, Any],
+    kind: str,
+    email: str,
+    values: dict[str, Any],
+) -> None:
+    """An email with a one-time link of `kind` (the caller counted it against the hourly email limit),
+    leading where the request asked if that is allowed, in the PKCE flow when it brought a challenge."""
+    await auth.service.send_link(
+        conn,
+        user,
+        kind,
+        email=email,
+        redirect_to=auth.redirect_target(redirect_of(request, values)),
+        pkce=Challenge.of(values),
     )
 
 
@@ -390,14 +404,7 @@ async def change_email(
         raise unprocessable("email_exists", "A user with this email address has already been registered")
     auth.limit(auth.emails, "all")
     await conn.execute("update auth.users set email_change = %s where id = %s", (email, user["id"]))
-    await auth.service.send_link(
-        conn,
-        user,
-        "email_change",
-        email=email,
-        redirect_to=auth.redirect_target(redirect_of(request, values)),
-        pkce=Challenge.of(values),
-    )
+    await email_link(request, auth, conn, user, "email_change", email, values)
 
 
 async def set_email(conn: Connection, user_id: str, email: str) -> None:
@@ -433,18 +440,11 @@ async def logout(request: Request[Any, Any, Any], auth: NamedDependency[Auth]) -
 async def recover(request: Request[Any, Any, Any], auth: NamedDependency[Auth]) -> dict[str, Any]:
     values = await body(request)
     email = valid_email(text(values, "email"))
-    auth.limit(auth.emails, "all")
+    auth.limit(auth.emails, "all")  # counted for unknown addresses too: the limit tells nobody who exists
     async with auth.service.transaction() as conn:
         user = await auth.service.user_by_email(conn, email, lock=True)
         if user is not None:
-            await auth.service.send_link(
-                conn,
-                user,
-                "recovery",
-                email=email,
-                redirect_to=auth.redirect_target(redirect_of(request, values)),
-                pkce=Challenge.of(values),
-            )
+            await email_link(request, auth, conn, user, "recovery", email, values)
     # The same answer whether the address has an account or not.
     return {}
 
