@@ -98,8 +98,19 @@ FAST_REFRESH = sql.SQL(
     " now(), %(token)s, session_id from token),"
     " touched as (update auth.sessions set refreshed_at = now(), updated_at = now()"
     " where id = (select session_id from token))"
-    " select {fields}, (select session_id from token) as session_id, {amr} as amr, {identities} as identities"
+    " select {fields}, (select session_id from token) as session_id, {identities} as identities,"
+    " {output} as output"
     " from auth.users where id = (select user_id::uuid from token)"
+)
+# The new access token's claims as GoTrue builds them (tokens.GenerateAccessToken; for a sign-in
+# rpc.local.tokens.user_claims builds the same in Python, and a test compares the two), built here so that
+# the hook runs within the refresh's one statement.
+REFRESHED_CLAIMS = sql.SQL(
+    "jsonb_build_object('iss', %(iss)s::text, 'aud', 'authenticated', 'sub', users.id,"
+    " 'exp', %(exp)s::bigint, 'iat', %(iat)s::bigint, 'email', coalesce(users.email, ''),"
+    " 'phone', coalesce(users.phone, ''), 'app_metadata', coalesce(users.raw_app_meta_data, '{{}}'),"
+    " 'user_metadata', coalesce(users.raw_user_meta_data, '{{}}'), 'role', 'authenticated', 'aal', 'aal1',"
+    " 'amr', {amr}::jsonb, 'session_id', (select session_id from token), 'is_anonymous', users.is_anonymous)"
 )
 # What a session's tokens need besides the user: its amr claims and the user's identities.
 SESSION_FACTS = sql.SQL(
@@ -120,7 +131,6 @@ IDENTITIES = sql.SQL(
     " identity_data, provider, last_sign_in_at, created_at, updated_at, email from auth.identities"
     " where user_id = users.id) i)"
 )
-FAST_REFRESH = FAST_REFRESH.format(fields=FIELDS, amr=AMR, identities=IDENTITIES)
 FOR_UPDATE = sql.SQL(" for update")
 USER_BY_EMAIL = USERS + sql.SQL(" where lower(email) = lower(%s) and not is_sso_user")
 USER_BY_ID = USERS + sql.SQL(" where id = %s")
@@ -143,7 +153,6 @@ QUERIES = {
         "session_locked": SESSION + FOR_UPDATE,
         "start_session": START_SESSION,
         "refresh_token": REFRESH_TOKEN,
-        "fast_refresh": FAST_REFRESH,
         "rotate": ROTATE,
         "touch_session": TOUCH_SESSION,
         "session_facts": SESSION_FACTS,
@@ -190,11 +199,16 @@ async def act_as_gotrue(conn: Connection) -> None:
 class AuthService:
     def __init__(self, admin_dsn: str, config: AuthConfig, *, secret: str, issuer: str) -> None:
         self.config, self.secret, self.issuer = config, secret, issuer
+        claims = REFRESHED_CLAIMS.format(amr=AMR)
+        output: sql.Composable = sql.SQL("jsonb_build_object('claims', {})").format(claims)
         if config.access_token_hook:
             schema, name = config.access_token_hook.split(".", 1)
-            self.hook_query = rendered(
-                sql.SQL("select {}(%s) as output").format(sql.Identifier(schema, name))
-            )
+            hook = sql.Identifier(schema, name)
+            self.hook_query = rendered(sql.SQL("select {}(%s) as output").format(hook))
+            output = sql.SQL(
+                "{}(jsonb_build_object('user_id', users.id, 'claims', {}, 'authentication_method', 'token_refresh'))"
+            ).format(hook, claims)
+        self.fast_refresh = rendered(FAST_REFRESH.format(fields=FIELDS, identities=IDENTITIES, output=output))
         self.pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
             admin_dsn,
             min_size=1,
@@ -361,14 +375,7 @@ class AuthService:
             facts = await (await conn.execute(QUERIES["session_facts"], (session_id, user["id"]))).fetchone()
             assert facts is not None
         access_token, expires_at = await self.access_token(conn, user, session_id, method, facts["amr"])
-        return {
-            "access_token": access_token,
-            "token_type": "bearer",
-            "expires_in": expires_at - int(time.time()),
-            "expires_at": expires_at,
-            "refresh_token": refresh,
-            "user": user_json(user, facts["identities"]),
-        }
+        return session_object(user, facts["identities"], access_token, expires_at, refresh)
 
     async def access_token(
         self, conn: Connection, user: dict[str, Any], session_id: str, method: str, amr: list[dict[str, Any]]
@@ -391,18 +398,7 @@ class AuthService:
         query = self.hook_query
         event = {"user_id": claims["sub"], "claims": claims, "authentication_method": method}
         row = await (await conn.execute(query, (Jsonb(event),))).fetchone()
-        output = row["output"] if row else None
-        if not isinstance(output, dict):
-            raise AuthError(500, "hook_payload_invalid_content_type", "Invalid payload sent to hook")
-        if isinstance(error := output.get("error"), dict):
-            status = error.get("http_code") if isinstance(error.get("http_code"), int) else 400
-            raise AuthError(
-                status, "unexpected_failure", str(error.get("message") or "Error running hook URI")
-            )
-        returned = output.get("claims")
-        if not isinstance(returned, dict) or any(claim not in returned for claim in REQUIRED_CLAIMS):
-            raise AuthError(500, "unexpected_failure", "output claims do not conform to the expected schema")
-        return returned
+        return hooked(row["output"] if row else None)
 
     async def refresh(self, token: str) -> dict[str, Any] | None:
         """GoTrue's rotation (tokens.RefreshTokenGrant): a used token is revoked and gets a child. A revoked
@@ -410,15 +406,26 @@ class AuthService:
         lost the answer retries with the same token); another revoked token within the reuse interval gets a
         new child (two tabs at once); later, it is a replay, and the whole session is revoked: None then
         (committed). The usual case takes one statement (and the hook's); the rest a transaction."""
-        child = refresh_token()
+        child, issued = refresh_token(), int(time.time())
+        params = {
+            "token": token,
+            "child": child,
+            "iss": self.issuer,
+            "iat": issued,
+            "exp": issued + self.config.jwt_expiry,
+        }
         async with self.pool.connection() as conn:
-            row = await (
-                await conn.execute(QUERIES["fast_refresh"], {"token": token, "child": child})
-            ).fetchone()
-            if row is not None:
-                session_id = str(row.pop("session_id"))
-                facts = {"amr": row.pop("amr"), "identities": row.pop("identities")}
-                return await self.session_response(conn, row, session_id, child, "token_refresh", facts)
+            row = await (await conn.execute(self.fast_refresh, params)).fetchone()
+        if row is not None:
+            claims = hooked(row.pop("output"))
+            del row["session_id"]
+            return session_object(
+                row,
+                row.pop("identities"),
+                jwt.encode(claims, self.secret, algorithm="HS256"),
+                int(claims["exp"]),
+                child,
+            )
         async with self.transaction() as conn:
             return await self.refresh_slowly(conn, token)
 
@@ -608,6 +615,33 @@ class Challenge:
             return hmac.compare_digest(verifier, self.challenge)
         digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         return hmac.compare_digest(digest, self.challenge)
+
+
+def session_object(
+    user: dict[str, Any], identities: list[dict[str, Any]], access_token: str, expires_at: int, refresh: str
+) -> dict[str, Any]:
+    """GoTrue's session: the tokens and the user."""
+    return {
+        "access_token": access_token,
+        "token_type": "bearer",
+        "expires_in": expires_at - int(time.time()),
+        "expires_at": expires_at,
+        "refresh_token": refresh,
+        "user": user_json(user, identities),
+    }
+
+
+def hooked(output: Any) -> dict[str, Any]:
+    """The claims a hook returned (`{claims}`), or GoTrue's error for one it refused (`{error}`) or broke."""
+    if not isinstance(output, dict):
+        raise AuthError(500, "hook_payload_invalid_content_type", "Invalid payload sent to hook")
+    if isinstance(error := output.get("error"), dict):
+        status = error.get("http_code") if isinstance(error.get("http_code"), int) else 400
+        raise AuthError(status, "unexpected_failure", str(error.get("message") or "Error running hook URI"))
+    returned = output.get("claims")
+    if not isinstance(returned, dict) or any(claim not in returned for claim in REQUIRED_CLAIMS):
+        raise AuthError(500, "unexpected_failure", "output claims do not conform to the expected schema")
+    return returned
 
 
 # kind -> (the token column, its sent-at column)
