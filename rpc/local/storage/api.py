@@ -47,7 +47,7 @@ Route = tuple[frozenset[str], re.Pattern[str], Callable[["StorageApi", "Call", S
 
 PREFIX = b"/storage/v1"
 CHUNK = 256 * 1024
-WRITE_BATCH = 1024 * 1024  # bytes handed to a thread to hash and write at once
+WRITE_BATCH = 1024 * 1024  # bytes handed to a thread to write at once
 MAX_JSON_BYTES = 1024 * 1024
 OBJECT_COLUMNS = (
     "id, bucket_id, name, owner, owner_id, version, metadata, user_metadata, created_at, updated_at,"
