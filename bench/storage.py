@@ -2,7 +2,7 @@
 memory a large object takes while it streams through.
 
 ours:  /storage/v1 as the service key uses it: token check, the object's row under RLS (probe, insert or
-       upsert, lookup), bytes hashed and written to a temporary file and renamed; served with ETag
+       upsert, lookup), bytes written to a temporary file (in a thread) and renamed; served with ETag
        and ranges.
 bare:  routes added to the same app instance (same uvicorn, same middleware): a Litestar `File` response
        of the same 10 MB, and a handler streaming the request body to a temporary file renamed into place.
