@@ -32,11 +32,9 @@ from rpc.local.embedded import (
     SUPERUSER,
     EmbeddedPostgres,
     EmbeddedPostgresError,
-    bootstrap,
     install_stamp,
-    recreate_database,
 )
-from tests.conftest import Database, cluster_dsn, drop_database
+from tests.conftest import Database, cluster_dsn
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -231,15 +229,12 @@ def test_another_wheel_is_copied_again_but_not_under_a_running_cluster(
 
 
 @pytest.fixture
-def fresh() -> Iterator[Database]:
-    """A new bootstrapped database with none of our migrations."""
-    name = f"tb_ext_{uuid.uuid4().hex[:10]}"
-    recreate_database(cluster_dsn(), name)
-    bootstrap(cluster_dsn(name))
-    yield Database(
+def fresh(fresh_database: str) -> Database:
+    """A new bootstrapped database with none of our migrations (conftest's)."""
+    name = fresh_database
+    return Database(
         name, cluster_dsn(name), cluster_dsn(name, "postgres", "postgres"), cluster_dsn(name, "authenticator")
     )
-    drop_database(name)
 
 
 def test_migrations_create_vector_as_postgres(database: Database) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, LiteralString
@@ -37,13 +37,9 @@ def new_name() -> str:
 
 
 @pytest.fixture
-def fresh() -> Iterator[str]:
-    """A new bootstrapped database with no migrations; yields its name."""
-    name = new_name()
-    recreate_database(cluster_dsn(), name)
-    assert bootstrap(cluster_dsn(name)) is True
-    yield name
-    drop_database(name)
+def fresh(fresh_database: str) -> str:
+    """A new bootstrapped database with no migrations (conftest's); its name."""
+    return fresh_database
 
 
 @pytest.fixture
