@@ -98,7 +98,7 @@ FAST_REFRESH = sql.SQL(
     " now(), %(token)s, session_id from token),"
     " touched as (update auth.sessions set refreshed_at = now(), updated_at = now()"
     " where id = (select session_id from token))"
-    " select {fields}, (select session_id from token) as session_id, {identities} as identities,"
+    " select {fields}, {identities} as identities,"
     " {output} as output"
     " from auth.users where id = (select user_id::uuid from token)"
 )
@@ -112,25 +112,25 @@ REFRESHED_CLAIMS = sql.SQL(
     " 'user_metadata', coalesce(users.raw_user_meta_data, '{{}}'), 'role', 'authenticated', 'aal', 'aal1',"
     " 'amr', {amr}::jsonb, 'session_id', (select session_id from token), 'is_anonymous', users.is_anonymous)"
 )
-# What a session's tokens need besides the user: its amr claims and the user's identities.
-SESSION_FACTS = sql.SQL(
-    "select (select coalesce(json_agg(json_build_object('method', authentication_method,"
-    " 'timestamp', extract(epoch from updated_at)::bigint) order by updated_at desc), '[]'::json)"
-    " from auth.mfa_amr_claims where session_id = %s) as amr,"
-    " (select coalesce(json_agg(i order by i.created_at), '[]'::json) from (select id, provider_id, user_id,"
-    " identity_data, provider, last_sign_in_at, created_at, updated_at, email from auth.identities"
-    " where user_id = %s) i) as identities"
-)
-AMR = sql.SQL(
+# A session's amr claims, and a user's identities (as JSON: their times arrive as text), for a session id and a
+# user id given as SQL expressions.
+AMR_OF = (
     "(select coalesce(json_agg(json_build_object('method', authentication_method,"
     " 'timestamp', extract(epoch from updated_at)::bigint) order by updated_at desc), '[]'::json)"
-    " from auth.mfa_amr_claims where session_id = (select session_id from token))"
+    " from auth.mfa_amr_claims where session_id = {})"
 )
-IDENTITIES = sql.SQL(
+IDENTITIES_OF = (
     "(select coalesce(json_agg(i order by i.created_at), '[]'::json) from (select id, provider_id, user_id,"
     " identity_data, provider, last_sign_in_at, created_at, updated_at, email from auth.identities"
-    " where user_id = users.id) i)"
+    " where user_id = {}) i)"
 )
+AMR = sql.SQL(AMR_OF).format(sql.SQL("(select session_id from token)"))
+IDENTITIES = sql.SQL(IDENTITIES_OF).format(sql.SQL("users.id"))
+# What a session's tokens need besides the user.
+SESSION_FACTS = sql.SQL("select {} as amr, {} as identities").format(
+    sql.SQL(AMR_OF).format(sql.Placeholder()), sql.SQL(IDENTITIES_OF).format(sql.Placeholder())
+)
+USER_IDENTITIES = sql.SQL("select {} as identities").format(sql.SQL(IDENTITIES_OF).format(sql.Placeholder()))
 FOR_UPDATE = sql.SQL(" for update")
 USER_BY_EMAIL = USERS + sql.SQL(" where lower(email) = lower(%s) and not is_sso_user")
 USER_BY_ID = USERS + sql.SQL(" where id = %s")
@@ -156,6 +156,7 @@ QUERIES = {
         "rotate": ROTATE,
         "touch_session": TOUCH_SESSION,
         "session_facts": SESSION_FACTS,
+        "user_identities": USER_IDENTITIES,
     }.items()
 }
 
@@ -325,16 +326,10 @@ class AuthService:
             (user_id,),
         )
 
-    async def identities(self, conn: Connection, user_id: str) -> list[dict[str, Any]]:
-        cursor = await conn.execute(
-            "select id, provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at,"
-            " email from auth.identities where user_id = %s order by created_at",
-            (user_id,),
-        )
-        return await cursor.fetchall()
-
     async def user_json(self, conn: Connection, user: dict[str, Any]) -> dict[str, Any]:
-        return user_json(user, await self.identities(conn, str(user["id"])))
+        row = await (await conn.execute(QUERIES["user_identities"], (user["id"],))).fetchone()
+        assert row is not None
+        return user_json(user, row["identities"])
 
     # -- sessions and tokens -----------------------------------------------------------------------------
 
@@ -423,7 +418,6 @@ class AuthService:
             row = await (await conn.execute(self.fast_refresh, params)).fetchone()
         if row is not None:
             claims = hooked(row.pop("output"))
-            del row["session_id"]
             return session_object(
                 row,
                 row.pop("identities"),
