@@ -34,6 +34,7 @@ class LocalAuth:
             config,
             secret=settings.supabase_jwt_secret.get_secret_value(),
             issuer=f"{settings.api_url}/auth/v1",
+            pool_size=settings.db_pool_max,
         )
         self.hasher = Hasher()
         limits = config.rate_limits
