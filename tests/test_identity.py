@@ -436,19 +436,40 @@ def test_companies_owners_cannot_change_id_creator_or_timestamps(conn, world, co
     as_user(conn, world.owner).refused(statements[column], (world.acme.id,), sqlstate=INSUFFICIENT_PRIVILEGE)
 
 
-def test_companies_only_owners_delete_and_members_go_with_it(conn, world):
-    owner = as_user(conn, world.owner)
-    assert owner.count("delete from public.companies where id = %s", (world.acme.id,)) == 1
-    assert member_role(conn, world.acme, world.owner) is None
-    assert member_role(conn, world.acme, world.recruiter) is None
+def test_companies_only_owners_delete_a_company_softly_and_platform_admins_restore_it(conn, world):
+    as_user(conn, world.owner).rows("select public.delete_company(%s)", (world.acme.id,))
+    # Gone for every member, roles and all, while its rows (and members) stay for the record.
+    for who in ("owner", "admin", "recruiter", "interviewer"):
+        assert actor(conn, world, who).count("select 1 from public.companies where id = %s", (world.acme.id,)) == 0
+        assert actor(conn, world, who).count("select 1 from public.company_members") == 0
+    assert member_role(conn, world.acme, world.recruiter) == "recruiter"
+    platform_admin = actor(conn, world, "platform_admin")
+    deleted = platform_admin.one("select deleted_at, deleted_by from public.companies where id = %s", (world.acme.id,))
+    assert deleted["deleted_at"] is not None and str(deleted["deleted_by"]) == world.owner.id
+    # Only platform admins restore.
+    as_user(conn, world.owner).refused(
+        "select public.restore_company(%s)", (world.acme.id,), sqlstate=INSUFFICIENT_PRIVILEGE
+    )
+    restored = platform_admin.one("select * from public.restore_company(%s)", (world.acme.id,))
+    assert restored["deleted_at"] is None
+    assert actor(conn, world, "recruiter").count("select 1 from public.companies where id = %s", (world.acme.id,)) == 1
 
 
 @pytest.mark.parametrize(
-    "who", ["admin", "recruiter", "interviewer", "stranger", "zeta_owner", "platform_admin"]
+    "who", ["owner", "admin", "recruiter", "interviewer", "stranger", "zeta_owner", "platform_admin"]
 )
-def test_companies_nobody_else_deletes_a_company(conn, world, who):
-    assert actor(conn, world, who).count("delete from public.companies where id = %s", (world.acme.id,)) == 0
+def test_companies_nobody_deletes_a_company_for_good(conn, world, who):
+    actor(conn, world, who).refused(
+        "delete from public.companies where id = %s", (world.acme.id,), sqlstate=INSUFFICIENT_PRIVILEGE
+    )
     assert company_name(conn, world.acme) == "Acme"
+
+
+@pytest.mark.parametrize("who", ["admin", "recruiter", "interviewer", "stranger", "zeta_owner", "platform_admin"])
+def test_companies_only_owners_soft_delete_a_company(conn, world, who):
+    error = actor(conn, world, who).refused("select public.delete_company(%s)", (world.acme.id,), sqlstate="PT404")
+    assert "not its owner" in str(error)
+    assert value(conn, "select deleted_at from public.companies where id = %s", (world.acme.id,)) is None
 
 
 # company_members: who sees whom -------------------------------------------------------------------------
@@ -741,7 +762,7 @@ def test_invitations_owners_and_admins_revoke_them(conn, world, who, target, rev
 
 def test_invitations_go_with_their_company(conn, world):
     invite(conn, world, "someone@example.com", "admin")
-    as_user(conn, world.owner).count("delete from public.companies where id = %s", (world.acme.id,))
+    as_service(conn).count("delete from public.companies where id = %s", (world.acme.id,))
     assert value(conn, "select count(*) from public.company_invitations") == 0
 
 
@@ -967,6 +988,9 @@ def test_is_company_member_answers_for_the_caller(conn, world, who, roles, expec
     assert row["yes"] is expected
 
 
+PURE_VALIDATORS = {"require", "is_email", "is_time_zone"}
+
+
 def test_signed_in_users_execute_only_the_policy_helpers_in_private(conn):
     rows = conn.execute(
         "select p.proname, has_function_privilege('authenticated', p.oid, 'execute'),"
@@ -987,8 +1011,24 @@ def test_signed_in_users_execute_only_the_policy_helpers_in_private(conn):
         "set_company_verified",  # a company's verification (platform admins)
         "company_invitation",  # an invitation's details, for whoever holds its token
         "answer_company_invitation",  # membership, for whoever holds an invitation's token
+        "delete_company",  # a company's soft delete (owners)
+        "restore_company",  # and its undoing (platform admins)
+        # The interview platform's policy helpers and booking functions:
+        "is_company_staff",
+        "is_interviewer",
+        "can_manage_interviewer",
+        "can_view_interviewer",
+        "is_interview_team",
+        "available_slots",
+        "book_interview",
+        "reschedule_interview",
+        "cancel_interview",
+        "record_interview_outcome",
+        "set_interviewer_deleted",
+        *PURE_VALIDATORS,
     }
-    assert not any(anon for _, _, anon in rows)
+    # Check constraints call these as whoever writes the row, visitors included; they read nothing.
+    assert {name for name, _, anon in rows if anon} == PURE_VALIDATORS
     assert value(conn, "select has_schema_privilege('anon', 'private', 'usage')") is False
 
 
@@ -999,7 +1039,13 @@ def test_anon_executes_only_the_public_functions_meant_for_visitors(conn):
         "select p.proname from pg_proc p where p.pronamespace = 'public'::regnamespace"
         " and has_function_privilege('anon', p.oid, 'execute')"
     ).fetchall()
-    assert {name for (name,) in rows} == {"resolve_skills"}
+    assert {name for (name,) in rows} == {
+        "resolve_skills",
+        # A candidate's self-scheduling page, with the emailed token and no account:
+        "scheduling_invitation",
+        "invitation_slots",
+        "book_invitation",
+    }
     granted = conn.execute(
         "select count(*) from pg_default_acl d join pg_namespace n on n.oid = d.defaclnamespace"
         " where n.nspname = 'public' and d.defaclobjtype = 'f' and d.defaclacl::text like '%anon=X%'"

@@ -427,20 +427,31 @@ def test_companies_nobody_else_edits_a_company(api_url, world, committed, who):
     assert company_name(committed, world.acme) == world.acme.name
 
 
-def test_companies_only_owners_delete_and_members_go_with_it(api_url, world, committed):
-    result = client_for(api_url, world.owner).table("companies").delete().eq("id", world.acme.id).execute()
-    assert [row["id"] for row in result.data] == [world.acme.id]
-    assert company_name(committed, world.acme) is None
-    assert member_role(committed, world.acme, world.recruiter) is None
+def test_companies_owners_delete_softly_through_rpc(api_url, world, committed):
+    owner = client_for(api_url, world.owner)
+    # A plain delete is no longer granted: the company's history stays.
+    with pytest.raises(APIError) as refused:
+        owner.table("companies").delete().eq("id", world.acme.id).execute()
+    assert refused.value.code == INSUFFICIENT_PRIVILEGE
+    owner.rpc("delete_company", {"company_id": world.acme.id}).execute()
+    assert owner.table("companies").select("id").eq("id", world.acme.id).execute().data == []
+    assert company_name(committed, world.acme) == world.acme.name
+    assert member_role(committed, world.acme, world.recruiter) == "recruiter"
+    restored = client_as(api_url, world, "platform_admin").rpc("restore_company", {"company_id": world.acme.id})
+    assert restored.execute().data["deleted_at"] is None
+    assert [row["id"] for row in owner.table("companies").select("id").eq("id", world.acme.id).execute().data] == [
+        world.acme.id
+    ]
 
 
 @pytest.mark.parametrize(
     "who", ["admin", "recruiter", "interviewer", "stranger", "zeta_owner", "platform_admin"]
 )
 def test_companies_nobody_else_deletes_a_company(api_url, world, committed, who):
-    result = client_as(api_url, world, who).table("companies").delete().eq("id", world.acme.id).execute()
-    assert result.data == []
-    assert company_name(committed, world.acme) == world.acme.name
+    with pytest.raises(APIError) as refused:
+        client_as(api_url, world, who).rpc("delete_company", {"company_id": world.acme.id}).execute()
+    assert refused.value.code == "PT404"
+    assert value(committed, "select deleted_at from public.companies where id = %s", (world.acme.id,)) is None
 
 
 # Filters, order, range and exact counts, under RLS ------------------------------------------------------

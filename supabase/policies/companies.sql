@@ -2,8 +2,9 @@
 -- Company policies: companies and company_members
 -- =====================================================================================================
 -- Re-applied after every migration run (drop + create, so the file is idempotent). A company is visible
--- to its members and to platform admins. Owners and admins invite and manage members; only owners invite
--- or manage owners. Platform admins verify companies (set_company_verified).
+-- to its members and to platform admins; a deleted one (deleted_at) to platform admins only. Owners and
+-- admins invite and manage members; only owners invite or manage owners. Platform admins verify
+-- companies (set_company_verified).
 
 -- companies --------------------------------------------------------------------------------------------
 
@@ -17,7 +18,7 @@ create policy "Members and admins can view a company, its creator on creation"
   using (
     private.is_company_member(id)
     or (select private.has_role('admin'))
-    or (created_by = (select auth.uid()) and created_at = now())
+    or (created_by = (select auth.uid()) and created_at = now() and deleted_at is null)
   );
 
 drop policy if exists "Signed-in users can create companies they own" on public.companies;
@@ -31,21 +32,15 @@ create policy "Owners and admins can edit their company"
   using (private.is_company_member(id, '{owner,admin}'))
   with check (private.is_company_member(id, '{owner,admin}'));
 
-drop policy if exists "Owners can delete their company" on public.companies;
-create policy "Owners can delete their company"
-  on public.companies for delete to authenticated
-  using (private.is_company_member(id, '{owner}'));
+-- No delete policy: owners delete softly (delete_company) and history stays; the grant is gone too.
 
 -- company_members --------------------------------------------------------------------------------------
 
+-- Their own row is among their teammates'; none of a deleted company's (is_company_member).
 drop policy if exists "Members can view their teammates, admins all members" on public.company_members;
 create policy "Members can view their teammates, admins all members"
   on public.company_members for select to authenticated
-  using (
-    user_id = (select auth.uid())
-    or private.is_company_member(company_id)
-    or (select private.has_role('admin'))
-  );
+  using (private.is_company_member(company_id) or (select private.has_role('admin')));
 
 -- Members join by accepting an invitation (accept_company_invitation) and creators by the companies
 -- trigger: no insert policy, no insert grant.
