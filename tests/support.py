@@ -193,7 +193,14 @@ def live_server(app: Any, port: int | None = None, host: str = "127.0.0.1") -> I
     """The app under uvicorn (on 127.0.0.1 unless told) in a thread; yields its base URL on loopback."""
     port = port or free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_config=None, h11_max_incomplete_event_size=256 * 1024)
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            proxy_headers=False,  # as the local stack runs it: the edge, trusting no client's X-Forwarded-For
+            h11_max_incomplete_event_size=256 * 1024,
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -440,11 +440,16 @@ def test_companies_only_owners_delete_a_company_softly_and_platform_admins_resto
     as_user(conn, world.owner).rows("select public.delete_company(%s)", (world.acme.id,))
     # Gone for every member, roles and all, while its rows (and members) stay for the record.
     for who in ("owner", "admin", "recruiter", "interviewer"):
-        assert actor(conn, world, who).count("select 1 from public.companies where id = %s", (world.acme.id,)) == 0
+        assert (
+            actor(conn, world, who).count("select 1 from public.companies where id = %s", (world.acme.id,))
+            == 0
+        )
         assert actor(conn, world, who).count("select 1 from public.company_members") == 0
     assert member_role(conn, world.acme, world.recruiter) == "recruiter"
     platform_admin = actor(conn, world, "platform_admin")
-    deleted = platform_admin.one("select deleted_at, deleted_by from public.companies where id = %s", (world.acme.id,))
+    deleted = platform_admin.one(
+        "select deleted_at, deleted_by from public.companies where id = %s", (world.acme.id,)
+    )
     assert deleted["deleted_at"] is not None and str(deleted["deleted_by"]) == world.owner.id
     # Only platform admins restore.
     as_user(conn, world.owner).refused(
@@ -452,7 +457,12 @@ def test_companies_only_owners_delete_a_company_softly_and_platform_admins_resto
     )
     restored = platform_admin.one("select * from public.restore_company(%s)", (world.acme.id,))
     assert restored["deleted_at"] is None
-    assert actor(conn, world, "recruiter").count("select 1 from public.companies where id = %s", (world.acme.id,)) == 1
+    assert (
+        actor(conn, world, "recruiter").count(
+            "select 1 from public.companies where id = %s", (world.acme.id,)
+        )
+        == 1
+    )
 
 
 @pytest.mark.parametrize(
@@ -465,9 +475,13 @@ def test_companies_nobody_deletes_a_company_for_good(conn, world, who):
     assert company_name(conn, world.acme) == "Acme"
 
 
-@pytest.mark.parametrize("who", ["admin", "recruiter", "interviewer", "stranger", "zeta_owner", "platform_admin"])
+@pytest.mark.parametrize(
+    "who", ["admin", "recruiter", "interviewer", "stranger", "zeta_owner", "platform_admin"]
+)
 def test_companies_only_owners_soft_delete_a_company(conn, world, who):
-    error = actor(conn, world, who).refused("select public.delete_company(%s)", (world.acme.id,), sqlstate="PT404")
+    error = actor(conn, world, who).refused(
+        "select public.delete_company(%s)", (world.acme.id,), sqlstate="PT404"
+    )
     assert "not its owner" in str(error)
     assert value(conn, "select deleted_at from public.companies where id = %s", (world.acme.id,)) is None
 

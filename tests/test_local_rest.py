@@ -437,11 +437,13 @@ def test_companies_owners_delete_softly_through_rpc(api_url, world, committed):
     assert owner.table("companies").select("id").eq("id", world.acme.id).execute().data == []
     assert company_name(committed, world.acme) == world.acme.name
     assert member_role(committed, world.acme, world.recruiter) == "recruiter"
-    restored = client_as(api_url, world, "platform_admin").rpc("restore_company", {"company_id": world.acme.id})
+    restored = client_as(api_url, world, "platform_admin").rpc(
+        "restore_company", {"company_id": world.acme.id}
+    )
     assert restored.execute().data["deleted_at"] is None
-    assert [row["id"] for row in owner.table("companies").select("id").eq("id", world.acme.id).execute().data] == [
-        world.acme.id
-    ]
+    assert [
+        row["id"] for row in owner.table("companies").select("id").eq("id", world.acme.id).execute().data
+    ] == [world.acme.id]
 
 
 @pytest.mark.parametrize(

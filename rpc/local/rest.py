@@ -47,6 +47,12 @@ RESTART_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "host"}
 )
+# What says who the client is: the gateway's to set from the peer it saw, never the client's to claim
+# (policies and rate limits read x-forwarded-for from `request.headers`).
+CLIENT_CLAIMS = frozenset(
+    {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip"}
+)
+NOT_FORWARDED = HOP_BY_HOP | CLIENT_CLAIMS
 # uvicorn writes its own; a second copy from PostgREST would repeat them.
 OWN_RESPONSE_HEADERS = HOP_BY_HOP | {"date", "server"}
 PREFIX = b"/rest/v1"
@@ -297,7 +303,7 @@ class RestGateway:
         headers = [
             (name.decode("latin-1"), value.decode("latin-1"))
             for name, value in scope["headers"]
-            if name.decode("latin-1") not in HOP_BY_HOP
+            if name.decode("latin-1") not in NOT_FORWARDED
         ]
         names = {name for name, _ in headers}
         sent = {name: value for name, value in headers if name in ("authorization", "apikey")}

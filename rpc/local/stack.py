@@ -131,6 +131,10 @@ def main(create_app: Callable[[Settings], Litestar]) -> None:
                     port=settings.api_port,
                     log_config=None,
                     access_log=False,
+                    # The local stack is the edge, as Supabase's gateway is: X-Forwarded-For from a client
+                    # (every local one connects from 127.0.0.1, which uvicorn trusts by default) is a claim,
+                    # not the peer, and rate limits must not take it for one.
+                    proxy_headers=False,
                     h11_max_incomplete_event_size=256 * 1024,
                 )
             )
