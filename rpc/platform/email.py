@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import zoneinfo
 from dataclasses import dataclass
 from email.errors import MessageError
 from email.headerregistry import Address
@@ -32,6 +33,7 @@ import procrastinate
 import psycopg
 from psycopg.rows import dict_row
 
+from rpc.platform.calendar import invitation
 from rpc.platform.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,9 @@ class Rendered:
     subject: str
     text: str
     html: str
+    # The row's `calendar` facts as iCalendar (attached as invite.ics), and their method.
+    calendar: bytes | None = None
+    calendar_method: str | None = None
 
 
 def _long_date(value: str | None) -> str:
@@ -82,6 +87,15 @@ def _long_date(value: str | None) -> str:
         return ""
     moment = dt.datetime.fromisoformat(value).astimezone(dt.UTC)
     return f"{moment.day} {moment:%B %Y}"
+
+
+def _local_time(value: str | None, zone: str | None = None) -> str:
+    """An ISO timestamp as "Monday 7 December 2026, 14:00 (Europe/Berlin)" in `zone` (UTC without one)."""
+    if not value:
+        return ""
+    name = zone or "UTC"
+    moment = dt.datetime.fromisoformat(value).astimezone(zoneinfo.ZoneInfo(name))
+    return f"{moment:%A} {moment.day} {moment:%B %Y, %H:%M} ({name})"
 
 
 def template_environment(directories: list[Path]) -> jinja2.Environment:
@@ -98,6 +112,7 @@ def template_environment(directories: list[Path]) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.filters["long_date"] = _long_date
+    environment.filters["local_time"] = _local_time
     return environment
 
 
@@ -117,6 +132,14 @@ def build_message(recipient: str, rendered: Rendered, msgid: str, settings: Sett
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
+    if rendered.calendar is not None:
+        message.add_attachment(
+            rendered.calendar,
+            maintype="text",
+            subtype="calendar",
+            filename="invite.ics",
+            params={"method": rendered.calendar_method, "charset": "utf-8"},
+        )
     return message
 
 
@@ -160,7 +183,14 @@ where id = %s
 """
 MARK_ATTEMPT = "update private.outbox set status = %s, attempts = attempts + 1, last_error = %s where id = %s"
 MARK_FAILED = "update private.outbox set status = 'failed', last_error = %s where id = %s"
-UNRENDERABLE = (jinja2.TemplateError, MessageError, ValueError, TypeError)
+UNRENDERABLE = (
+    jinja2.TemplateError,
+    MessageError,
+    ValueError,
+    TypeError,
+    KeyError,
+    zoneinfo.ZoneInfoNotFoundError,
+)
 
 
 class Mailer:
@@ -180,10 +210,15 @@ class Mailer:
         name."""
         values = {**context, "product_name": self.settings.product_name}
         subject = self.templates.get_template(f"{template}.subject.txt").render(values)
+        facts = context.get("calendar")
         return Rendered(
             subject=" ".join(subject.split()),  # one line, whatever the data holds
             text=self.templates.get_template(f"{template}.txt").render(values),
             html=self.templates.get_template(f"{template}.html").render(values),
+            calendar=invitation(facts, organizer=self.settings.email_from, product=self.settings.product_name)
+            if facts
+            else None,
+            calendar_method=facts.get("method") if facts else None,
         )
 
     async def deliver(self, outbox_id: int) -> str | None:

@@ -340,8 +340,8 @@ create table public.interviewer_availability (
     check (private.require(weekday between 1 and 7, 'weekday: 1 (Monday) to 7 (Sunday)')),
   start_time time not null,
   end_time time not null,
-  check (private.require(end_time > start_time and start_time = date_trunc('minute', start_time::interval)::time
-                         and end_time = date_trunc('minute', end_time::interval)::time,
+  check (private.require(end_time > start_time and extract(second from start_time) = 0
+                         and extract(second from end_time) = 0,
                          'end_time must be after start_time, both on whole minutes (24:00 ends a day)'))
 );
 comment on table public.interviewer_availability is
@@ -356,8 +356,7 @@ create table public.interviewer_date_overrides (
   end_time time,
   check (private.require(
     (start_time is null and end_time is null)
-    or (end_time > start_time and start_time = date_trunc('minute', start_time::interval)::time
-        and end_time = date_trunc('minute', end_time::interval)::time),
+    or (end_time > start_time and extract(second from start_time) = 0 and extract(second from end_time) = 0),
     'an override is a whole day off (no times) or hours with end_time after start_time, on whole minutes'
   ))
 );
@@ -1329,7 +1328,10 @@ as $$
 $$;
 revoke execute on function private.interviewer_email(uuid) from public;
 
-create function private.email_interview(interview public.interviews, interviewer_id uuid, kind text)
+-- `kind`: scheduled, rescheduled, cancelled or reminder (the template is interview_<kind>); the candidate
+-- too unless `interviewer_only`.
+create function private.email_interview(interview public.interviews, interviewer_id uuid, kind text,
+                                        interviewer_only boolean default false)
 returns void
 language plpgsql
 security definer
@@ -1370,15 +1372,17 @@ begin
   join public.interviewers i on i.id = interviewer_id
   left join public.role_postings r on r.id = interview.role_posting_id
   where c.id = interview.company_id;
-  perform private.send_email('interview_' || kind, interview.candidate_email,
-                             facts || '{"audience": "candidate"}',
-                             format('interview:%s:%s:%s:candidate', interview.id, interview.sequence, kind));
+  if not interviewer_only then
+    perform private.send_email('interview_' || kind, interview.candidate_email,
+                               facts || '{"audience": "candidate"}',
+                               format('interview:%s:%s:%s:candidate', interview.id, interview.sequence, kind));
+  end if;
   perform private.send_email('interview_' || kind, interviewer_address,
                              facts || '{"audience": "interviewer"}',
                              format('interview:%s:%s:%s:interviewer:%s', interview.id, interview.sequence, kind, interviewer_id));
 end;
 $$;
-revoke execute on function private.email_interview(public.interviews, uuid, text) from public;
+revoke execute on function private.email_interview(public.interviews, uuid, text, boolean) from public;
 
 create function private.email_interview_change()
 returns trigger
@@ -1386,6 +1390,8 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  taken public.interviews;
 begin
   if tg_op = 'INSERT' then
     perform private.email_interview(new, new.interviewer_id, 'scheduled');
@@ -1394,18 +1400,10 @@ begin
   elsif new.status = 'scheduled' and (new.starts_at, new.ends_at, new.interviewer_id)
         is distinct from (old.starts_at, old.ends_at, old.interviewer_id) then
     if new.interviewer_id <> old.interviewer_id then
-      -- The interviewer it was taken from hears it is off their calendar.
-      perform private.send_email('interview_cancelled', private.interviewer_email(old.interviewer_id),
-        jsonb_build_object('interview_id', new.id, 'audience', 'interviewer', 'reassigned', true,
-          'company_name', (select c.name from public.companies c where c.id = new.company_id),
-          'candidate_name', coalesce(new.candidate_name, new.candidate_email),
-          'starts_at', old.starts_at, 'ends_at', old.ends_at, 'time_zone',
-          (select i.time_zone from public.interviewers i where i.id = old.interviewer_id),
-          'calendar', jsonb_build_object('uid', format('interview-%s', new.id), 'sequence', new.sequence,
-            'method', 'CANCEL', 'starts_at', old.starts_at, 'ends_at', old.ends_at,
-            'summary', 'Interview reassigned',
-            'attendees', jsonb_build_array(jsonb_build_object('email', private.interviewer_email(old.interviewer_id))))),
-        format('interview:%s:%s:reassigned:interviewer:%s', new.id, new.sequence, old.interviewer_id));
+      -- The interviewer it was taken from: cancelled on their calendar (the old time, the new sequence).
+      taken := old;
+      taken.sequence := new.sequence;
+      perform private.email_interview(taken, old.interviewer_id, 'cancelled', true);
     end if;
     perform private.email_interview(new, new.interviewer_id, 'rescheduled');
   end if;
