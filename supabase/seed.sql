@@ -134,3 +134,31 @@ from (values
 ) as v (role_id, slug, weight, required)
 join public.skills s on s.slug = v.slug
 on conflict do nothing;
+
+-- Interview platform: Acme's profile, and two interviewers with weekly hours: Carol (Acme's interviewer
+-- member, Berlin) and Ines (no account, New York). Chris, Acme's recruiter, books with
+-- rpc('available_slots', ...) and rpc('book_interview', ...).
+update public.companies
+set description = 'Robots for small factories: pick-and-place cells that set up in a day.',
+    industry = 'Robotics', address = 'Torstrasse 1, 10119 Berlin'
+where id = '00000000-0000-4000-9000-000000000001' and industry is null;
+
+insert into public.interviewers (id, company_id, user_id, display_name, email, time_zone, max_interviews_per_day,
+  created_by)
+values
+  ('00000000-0000-4000-b000-000000000001', '00000000-0000-4000-9000-000000000001',
+   '00000000-0000-4000-8000-000000000006', 'Carol Interviewer', null, 'Europe/Berlin', 4,
+   '00000000-0000-4000-8000-000000000004'),
+  ('00000000-0000-4000-b000-000000000002', '00000000-0000-4000-9000-000000000001', null, 'Ines Panel',
+   'ines.panel@example.com', 'America/New_York', 3, '00000000-0000-4000-8000-000000000004')
+on conflict (id) do nothing;
+
+insert into public.interviewer_availability (interviewer_id, weekday, start_time, end_time)
+select v.interviewer_id::uuid, d.weekday, v.start_time::time, v.end_time::time
+from (values
+  ('00000000-0000-4000-b000-000000000001', '09:00', '12:00'),
+  ('00000000-0000-4000-b000-000000000001', '13:00', '17:00'),
+  ('00000000-0000-4000-b000-000000000002', '10:00', '16:00')
+) as v (interviewer_id, start_time, end_time)
+cross join generate_series(1, 5) as d (weekday)
+where not exists (select 1 from public.interviewer_availability a where a.interviewer_id = v.interviewer_id::uuid);
