@@ -264,12 +264,6 @@ def test_the_daily_cap_counts_the_interviewers_local_day_not_utcs(conn):
     ],
     ids=["later-that-day", "earlier-on-a-25-hour-day"],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="free_slots counts the cap only over interviews starting in (from_at - gap - 1 day, to_at + gap):"
-    " an interview later that day (or more than a day earlier on a 25-hour day) is not counted, so a search,"
-    " and slot_refusal (which searches [starts_at, starts_at + duration)), let the day go past the cap",
-)
 def test_the_daily_cap_counts_the_whole_local_day_whatever_the_search(conn, zone, booked_at, search, minutes):
     team = make_team(conn)
     interviewer = make_interviewer(
@@ -376,12 +370,6 @@ def test_without_buffers_interviews_may_touch(conn):
 
 # Daylight saving --------------------------------------------------------------------------------------
 
-FALL_BACK_REASON = (
-    "free_slots reads a wall-clock time that occurs twice (01:00-02:00 on New York's autumn change) as its"
-    " later occurrence (Postgres's rule for `at time zone`), so hours from 01:00 open an hour late; RFC 5545,"
-    " which these interviews' invitations follow, and Python's fold=0 mean the first"
-)
-
 
 @pytest.mark.parametrize(
     ("zone", "day", "start", "expected"),
@@ -399,7 +387,6 @@ FALL_BACK_REASON = (
             "2027-11-07",
             "01:00",  # the first 01:00 (EDT) is 05:00 UTC
             hourly("2027-11-07 05:00", 4),
-            marks=pytest.mark.xfail(strict=True, reason=FALL_BACK_REASON),
         ),
     ],
     ids=[

@@ -484,10 +484,29 @@ grant execute on function private.is_interview_team(uuid) to authenticated, serv
 
 -- Free time ------------------------------------------------------------------------------------------
 
+-- The instant a wall-clock time in `zone` names; a time an autumn change repeats is its first occurrence,
+-- as calendars (RFC 5545) read it, where Postgres alone takes the second. A time a spring change skips
+-- is read as Postgres reads it: the instant after the gap.
+create function private.local_instant(local timestamp, zone text)
+returns timestamptz
+language sql
+stable
+set search_path = ''
+as $$
+  select least(
+    local at time zone zone,
+    -- The same wall clock read with the offset in force a few hours before, if it names `local` too.
+    (select t from (select (local at time zone 'UTC')
+                      - ((((local at time zone zone) - interval '3 hours') at time zone zone)
+                         - (((local at time zone zone) - interval '3 hours') at time zone 'UTC'))) c (t)
+     where t at time zone zone = local)
+  );
+$$;
+revoke execute on function private.local_instant(timestamp, text) from public;
+
 -- The slots of `duration` an interviewer is free for between from_at and to_at, starting every `step`
 -- from the beginning of each stretch of hours: their weekly hours or that date's overrides (local to
--- their time zone, so right across daylight-saving changes: a local time a spring change skips is read
--- as the instant after it), at least the company's notice from now, not within the company's buffers
+-- their time zone, so right across daylight-saving changes: see local_instant), at least the company's notice from now, not within the company's buffers
 -- of another interview (an interview holds [start - before, end + after); two must not share any of
 -- it), and on a local day with fewer interviews than their cap. `ignoring`: an interview being moved.
 -- No rows for a deleted interviewer or company. Checks nobody: its callers do.
@@ -536,7 +555,8 @@ begin
     )
   ),
   stretches as (
-    select (h.day + h.start_time) at time zone zone as opens, (h.day + h.end_time) at time zone zone as closes
+    select private.local_instant(h.day + h.start_time, zone) as opens,
+           private.local_instant(h.day + h.end_time, zone) as closes
     from hours h
   ),
   candidates as (
@@ -549,14 +569,21 @@ begin
       ) s
   ),
   booked as (
-    select x.starts_at, x.ends_at, (x.starts_at at time zone zone)::date as day
+    select x.starts_at, x.ends_at
     from public.interviews x
     where x.interviewer_id = free_slots.interviewer_id and x.status <> 'cancelled'
       and x.id is distinct from ignoring
-      and x.starts_at < to_at + gap and x.starts_at > from_at - gap - interval '1 day'
+      and x.starts_at < to_at + gap and x.starts_at > from_at - gap - interval '8 hours'
   ),
+  -- Each candidate's whole local day, wherever the search starts or ends (a local day spans at most 26
+  -- hours around any instant in it).
   per_day as (
-    select b.day, count(*) as taken from booked b group by b.day
+    select (x.starts_at at time zone zone)::date as day, count(*) as taken
+    from public.interviews x
+    where x.interviewer_id = free_slots.interviewer_id and x.status <> 'cancelled'
+      and x.id is distinct from ignoring
+      and x.starts_at > from_at - interval '2 days' and x.starts_at < to_at + interval '2 days'
+    group by 1
   )
   select c.slot_start, c.slot_start + duration
   from candidates c
@@ -657,9 +684,6 @@ declare
   notice integer;
   gap interval;
 begin
-  if starts_at <> date_trunc('minute', starts_at) then
-    return 'starts_at must be on a whole minute';
-  end if;
   if exists (select 1 from private.free_slots(slot_refusal.interviewer_id, starts_at, starts_at + duration,
                                                 duration, interval '1 minute', ignoring) f
              where f.starts_at = slot_refusal.starts_at) then
@@ -689,6 +713,24 @@ begin
 end;
 $$;
 revoke execute on function private.slot_refusal(uuid, timestamptz, interval, uuid) from public;
+
+-- A start time as the booking functions take it: given, on a whole minute.
+create function private.check_start(starts_at timestamptz)
+returns void
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  if starts_at is null then
+    raise exception 'starts_at is required' using errcode = 'invalid_parameter_value';
+  end if;
+  if starts_at <> date_trunc('minute', starts_at) then
+    raise exception 'starts_at must be on a whole minute' using errcode = 'invalid_parameter_value';
+  end if;
+end;
+$$;
+revoke execute on function private.check_start(timestamptz) from public;
 
 -- Lock interviewers (in id order, so two transactions never wait on each other in a circle) and return
 -- those that are live, with their company.
@@ -760,9 +802,7 @@ declare
   duration interval := private.check_duration(duration_minutes);
   interviewer public.interviewers;
 begin
-  if starts_at is null then
-    raise exception 'starts_at is required' using errcode = 'invalid_parameter_value';
-  end if;
+  perform private.check_start(starts_at);
   if candidate_id is not null then
     select u.email into candidate_email from auth.users u where u.id = book_interview.candidate_id;
     if candidate_email is null then
@@ -851,9 +891,7 @@ declare
   refusal text;
   moved public.interviews;
 begin
-  if starts_at is null then
-    raise exception 'starts_at is required' using errcode = 'invalid_parameter_value';
-  end if;
+  perform private.check_start(starts_at);
   -- The interviewers first (both, in id order), then the interview: the order booking takes them in.
   select x.interviewer_id into held_by from public.interviews x where x.id = reschedule_interview.interview_id;
   interviewer_id := coalesce(interviewer_id, held_by);
@@ -1281,12 +1319,17 @@ declare
   chosen public.interviewers;
   booked public.interviews;
 begin
-  if book_invitation.starts_at is null then
-    raise exception 'starts_at is required' using errcode = 'invalid_parameter_value';
+  perform private.check_start(book_invitation.starts_at);
+  if book_invitation.starts_at > invitation.expires_at then
+    raise exception 'pick a time before the invitation expires (%)', invitation.expires_at
+      using errcode = 'invalid_parameter_value';
   end if;
+  -- Locked first, then chosen in a statement of its own: its snapshot sees what the bookings it waited
+  -- for committed.
+  perform private.lock_interviewers(invitation.interviewer_ids);
   select i.* into chosen
-  from private.lock_interviewers(invitation.interviewer_ids) i
-  where i.deleted_at is null
+  from public.interviewers i
+  where i.id = any (invitation.interviewer_ids) and i.deleted_at is null
     and private.slot_refusal(i.id, book_invitation.starts_at, duration, null) is null
   order by (select count(*) from public.interviews x
             where x.interviewer_id = i.id and x.status <> 'cancelled'
