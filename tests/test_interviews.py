@@ -1077,12 +1077,6 @@ def test_a_retired_interviewer_leaves_members_lists_and_keeps_their_history(conn
 
 # SQL bug: the override check is `(no times) or (end_time > start_time and ...)`; with one time NULL the
 # second half is NULL, so the whole check is NULL and private.require passes it (NULL passes a check).
-HALF_AN_OVERRIDE = pytest.mark.xfail(
-    strict=True,
-    reason="interviewer_date_overrides accepts one time without the other: the check is NULL, and NULL passes",
-)
-
-
 @pytest.mark.parametrize(
     ("who", "statement", "message"),
     [
@@ -1164,7 +1158,6 @@ HALF_AN_OVERRIDE = pytest.mark.xfail(
             " values (%(ivy)s, '2030-01-01', '09:00')",
             "an override is a whole day off (no times) or hours with end_time after start_time, on whole minutes",
             id="override-start-only",
-            marks=HALF_AN_OVERRIDE,
         ),
         pytest.param(
             "interviewer",
@@ -1172,7 +1165,6 @@ HALF_AN_OVERRIDE = pytest.mark.xfail(
             " values (%(ivy)s, '2030-01-01', '09:00')",
             "an override is a whole day off (no times) or hours with end_time after start_time, on whole minutes",
             id="override-end-only",
-            marks=HALF_AN_OVERRIDE,
         ),
         pytest.param(
             "admin",
@@ -1330,14 +1322,9 @@ def test_demo_requests_only_platform_admins_read_and_handle_them(conn, world):
     assert value(conn, "select status::text from public.demo_requests where id = %s", (demo,)) == "qualified"
 
 
-# Bugs in the SQL, shown (xfail until fixed) --------------------------------------------------------------------
+# Bugs found in the SQL, kept as regressions ------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="private.is_time_zone accepts whatever `at time zone` takes (any case, POSIX specs such as UTC+5),"
-    " which Python's zoneinfo, used by the mailer to render every interview email, cannot load",
-)
 @pytest.mark.parametrize("zone", ["europe/berlin", "Mars+3", "UTC+5"])
 def test_time_zones_are_iana_names_the_mailer_can_load(conn, world, zone):
     refused = as_user(conn, world.owner).refused(
@@ -1348,11 +1335,6 @@ def test_time_zones_are_iana_names_the_mailer_can_load(conn, world, zone):
     assert refused.diag.message_primary == "time_zone: an IANA time zone name such as Europe/Berlin"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="book_interview(candidate_id => any user) fills in that user's email from auth.users and returns it:"
-    " any signed-in user (who may create a company and so be its staff) can read every user's address",
-)
 def test_booking_by_account_does_not_reveal_the_accounts_email(conn, world):
     # A stranger founds a company of their own, which makes them its staff.
     founder = as_user(conn, world.stranger)
@@ -1374,11 +1356,6 @@ def test_booking_by_account_does_not_reveal_the_accounts_email(conn, world):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cancel_interview checks only status = 'scheduled': a candidate cancels an interview that already"
-    " took place (before anyone recorded it), turning a no-show into a cancellation",
-)
 def test_an_interview_that_has_started_is_not_cancelled(conn, world):
     past = world.ids["past_ivy"]  # started two hours ago, its outcome not recorded yet
     as_user(conn, world.candidate).refused(
@@ -1397,11 +1374,6 @@ def in_transaction_as(connection: psycopg.Connection, user: User) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="booking locks the interviewer, deleting locks the company row, and the two never meet: a company"
-    " deleted while an interview is being booked ends up deleted with that upcoming interview",
-)
 def test_a_company_deleted_during_a_booking_keeps_no_upcoming_interview(database: Database, committed):
     owner, recruiter = make_user(committed), make_user(committed)
     company = make_company(committed, owner)

@@ -437,8 +437,8 @@ def test_the_candidate_may_cancel_a_stranger_is_told_no_such_interview(conn):
     interviewer = make_interviewer(conn, team, hours=every_day("09:00", "17:00"))
     candidate, stranger = make_user(conn), make_user(conn)
     interview = as_user(conn, team.owner).one(
-        "select * from public.book_interview(%s, %s, 60, null, %s)",
-        (interviewer, utc(f"{DAY} 10:00"), candidate.id),
+        "select * from public.book_interview(%s, %s, 60, %s, %s)",
+        (interviewer, utc(f"{DAY} 10:00"), candidate.email, candidate.id),
     )
     assert interview["candidate_email"] == candidate.email
     error = as_user(conn, stranger).refused(
@@ -512,7 +512,7 @@ BAD_BOOKINGS: dict[str, tuple[dict[str, Any], str, str]] = {
     "unknown-candidate-id": (
         {"candidate_id": str(uuid.uuid4())},
         INVALID,
-        "candidate_id: no such user with an email address",
+        "candidate_id: give the account's email address as candidate_email too",
     ),
     "markup-name": (
         {"candidate_name": "<script>"},

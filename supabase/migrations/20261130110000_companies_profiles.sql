@@ -37,7 +37,7 @@ alter table public.companies
     check (private.require(char_length(address) <= 500, 'address: at most 500 characters')),
   add column logo_path text
     check (private.require(
-      starts_with(logo_path, id::text || '/') and char_length(logo_path) <= 1024,
+      starts_with(logo_path, id::text || '/') and logo_path !~ '(^|/)\.\.?(/|$)' and char_length(logo_path) <= 1024,
       'logo_path: the name of an object in the company-logos bucket, in the company''s folder (<company id>/...)'
     )),
   add column deleted_at timestamptz,

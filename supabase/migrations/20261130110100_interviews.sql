@@ -194,20 +194,27 @@ grant update (min_notice_minutes, buffer_before_minutes, buffer_after_minutes) o
 
 -- Interviewers ---------------------------------------------------------------------------------------
 
--- Whether Postgres knows a time zone name (IANA's, e.g. Europe/Berlin). Marked immutable for use in a
--- check constraint: the zone database changes only with a Postgres upgrade, and never drops a name.
+-- The IANA zone names Postgres knows, as it lists them (pg_timezone_names reads the zone files on each
+-- query, 20 ms; a name `at time zone` also takes, such as 'europe/berlin' or 'UTC+5', is no IANA name, and
+-- the mailer's zoneinfo cannot load it).
+create table private.time_zones (name text primary key);
+comment on table private.time_zones is 'pg_timezone_names when this migration ran: what is_time_zone looks up first.';
+insert into private.time_zones (name) select name from pg_catalog.pg_timezone_names;
+alter table private.time_zones enable row level security;
+revoke all on private.time_zones from public, anon, authenticated, service_role;
+
+-- Whether a name is an IANA time zone name (e.g. Europe/Berlin). Security definer, to read the table
+-- above for whoever writes the row; marked immutable for use in a check constraint: zone names come and
+-- go only with a Postgres upgrade (a newer one is found in pg_timezone_names itself).
 create function private.is_time_zone(name text)
 returns boolean
-language plpgsql
+language sql
 immutable
+security definer
 set search_path = ''
 as $$
-begin
-  perform now() at time zone name;
-  return true;
-exception when invalid_parameter_value then
-  return false;
-end;
+  select exists (select 1 from private.time_zones z where z.name = is_time_zone.name)
+    or exists (select 1 from pg_catalog.pg_timezone_names z where z.name = is_time_zone.name);
 $$;
 revoke execute on function private.is_time_zone(text) from public;
 grant execute on function private.is_time_zone(text) to anon, authenticated, service_role;
@@ -355,8 +362,9 @@ create table public.interviewer_date_overrides (
   start_time time,
   end_time time,
   check (private.require(
-    (start_time is null and end_time is null)
-    or (end_time > start_time and extract(second from start_time) = 0 and extract(second from end_time) = 0),
+    coalesce((start_time is null and end_time is null)
+             or (end_time > start_time and extract(second from start_time) = 0 and extract(second from end_time) = 0),
+             false),
     'an override is a whole day off (no times) or hours with end_time after start_time, on whole minutes'
   ))
 );
@@ -773,9 +781,16 @@ security definer
 set search_path = ''
 as $$
 declare
-  refusal text := private.slot_refusal(interviewer.id, starts_at, duration, null);
+  refusal text;
   booked public.interviews;
 begin
+  -- Shared with every other booking, exclusive of delete_company's update: a company is not deleted
+  -- under a booking, nor booked once deleted.
+  perform 1 from public.companies c where c.id = interviewer.company_id and c.deleted_at is null for share;
+  if not found then
+    raise exception 'no such interviewer' using errcode = 'PT404';
+  end if;
+  refusal := private.slot_refusal(interviewer.id, starts_at, duration, null);
   if refusal is not null then
     raise exception 'that slot cannot be booked: %', refusal using errcode = 'PT409';
   end if;
@@ -803,12 +818,16 @@ declare
   interviewer public.interviewers;
 begin
   perform private.check_start(starts_at);
-  if candidate_id is not null then
-    select u.email into candidate_email from auth.users u where u.id = book_interview.candidate_id;
-    if candidate_email is null then
-      raise exception 'candidate_id: no such user with an email address' using errcode = 'invalid_parameter_value';
-    end if;
-  elsif candidate_email is null or not private.is_email(candidate_email) then
+  -- An account is named by its id and its address together: staff (anyone can found a company) must not
+  -- learn an address from an id, which profiles show every signed-in user.
+  if candidate_id is not null and not exists (
+    select 1 from auth.users u
+    where u.id = book_interview.candidate_id and lower(u.email) = lower(btrim(book_interview.candidate_email))
+  ) then
+    raise exception 'candidate_id: give the account''s email address as candidate_email too'
+      using errcode = 'invalid_parameter_value';
+  end if;
+  if candidate_email is null or not private.is_email(candidate_email) then
     raise exception 'a candidate_id or a candidate_email (an email address) is required'
       using errcode = 'invalid_parameter_value';
   end if;
@@ -945,6 +964,9 @@ declare
 begin
   if char_length(reason) > 1000 then
     raise exception 'reason: at most 1,000 characters' using errcode = 'invalid_parameter_value';
+  end if;
+  if cancelling.starts_at <= now() then
+    raise exception 'this interview has started: record its outcome instead' using errcode = 'PT409';
   end if;
   update public.interviews x
   set status = 'cancelled', sequence = x.sequence + 1, cancelled_at = now(), cancelled_by = (select auth.uid()),
