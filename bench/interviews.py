@@ -5,13 +5,14 @@ Seeds 2,000 interviewers of 10 companies (time zones around the world, Monday to
 a third of them with a lunch break, a cap of 6 interviews a day; companies with no buffers, 5+5 and 10+15
 minutes, notice 0 or 60 minutes) and 50,000 interviews written straight into the table (25 per interviewer
 on whole local hours 9, 11, 13 and 15 of the four weeks before and after today, the past ones completed),
-as set-based SQL. Then, as a recruiter of every company, through the app's `/rest/v1` (real PostgREST,
-the request a frontend sends with a user's access token):
+as set-based SQL. Then, as a recruiter of every company, through real PostgREST (the one the app runs, called
+directly as Supabase's gateway calls it; the app's own /rest/v1 pass-through is the local stack's, and
+bench/rest_gateway.py measures it), the request a frontend sends with a user's access token:
 
-slots:      POST /rest/v1/rpc/available_slots for a random interviewer, from now to now + 28 days, 60
+slots:      POST /rpc/available_slots for a random interviewer, from now to now + 28 days, 60
             minutes; single sequential calls, client-side latency (p50 over BENCH_SLOT_CALLS).
 bookings:   wrk, BENCH_CLIENTS connections for BENCH_BOOKING_SECONDS, each POST
-            /rest/v1/rpc/book_interview a random interviewer at a random whole local hour within their
+            /rpc/book_interview a random interviewer at a random whole local hour within their
             weekly hours, 2 to 28 days ahead. 200 is a booking, 409 a refusal (taken, within a buffer, over
             the cap); anything else fails the run. `bookings_per_s` is the target's number:
             decided attempts per second (bookings plus refusals): each was decided under the interviewer's
@@ -29,7 +30,7 @@ check:      after the run, by query over every non-cancelled interview: pairs of
 
 The machine is shared and small, so the bookings' CPU time is also split by process, read from /proc around
 the wrk run: `cpu_ms_per_booking_<postgres|postgrest|app>` (the cluster's backends, PostgREST, the app
-passing /rest/v1 on), per decided attempt.
+that supervises it), per decided attempt.
 
 Targets: `slots_p50_ms` under 15, `bookings_per_s` at least 300, `double_bookings` 0.
 """
@@ -178,7 +179,7 @@ class Interviewer:
         return dt.datetime.now(self.zone).date()
 
 
-def serve(port: int, admin_dsn: str) -> None:
+def serve(port: int, admin_dsn: str, postgrest_port: int) -> None:
     import uvicorn
 
     from app import create_app
@@ -187,6 +188,7 @@ def serve(port: int, admin_dsn: str) -> None:
     settings = Settings(
         database_url=admin_dsn,
         rest_api=True,
+        postgrest_port=postgrest_port,
         auth_api=False,
         storage_api=False,
         run_worker=False,
@@ -421,17 +423,19 @@ def main() -> None:
     try:
         with seeded_cluster() as admin_dsn, psycopg.connect(admin_dsn, autocommit=True) as conn:
             interviewers = seed(conn)
-            port = free_port()
+            port, postgrest_port = free_port(), free_port()
             server = subprocess.Popen(
-                [sys.executable, __file__, "serve", str(port), admin_dsn],
+                [sys.executable, __file__, "serve", str(port), admin_dsn, str(postgrest_port)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
             try:
                 token = mint_user_token(admin_dsn, RECRUITER, SUPABASE_CLI_JWT_SECRET, issuer="bench")
                 headers = {"Authorization": f"Bearer {token}", "apikey": SUPABASE_CLI_PUBLISHABLE_KEY}
-                base = f"http://127.0.0.1:{port}/rest/v1"
-                wait_ready(f"{base}/interviewers?select=id&limit=1", headers)
+                wait_ready(f"http://127.0.0.1:{port}/rest/v1/interviewers?select=id&limit=1", headers)
+                # PostgREST itself, as Supabase's gateway hands it requests: the app's /rest/v1 pass-through
+                # is the local stack's own (bench/rest_gateway.py measures it).
+                base = f"http://127.0.0.1:{postgrest_port}"
                 run(conn, base, headers, folder, interviewers, rng, CpuMeter(conn, server.pid))
             finally:
                 server.terminate()
@@ -502,6 +506,6 @@ def run(
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "serve":
-        serve(int(sys.argv[2]), sys.argv[3])
+        serve(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
     else:
         main()

@@ -55,15 +55,19 @@ grant insert (description, industry, address), update (description, industry, ad
   on public.companies to authenticated;
 revoke delete on public.companies from authenticated;
 
--- Membership of a deleted company counts for nothing: replaces the companies migration's definition.
+-- Membership of a deleted company counts for nothing: replaces the companies migration's definition. In
+-- plpgsql, as has_role below: a security definer SQL function is never inlined, and Postgres plans its
+-- query afresh at each call, where a connection keeps a plpgsql function's plan (policies call these on
+-- every row they check).
 create or replace function private.is_company_member(company_id uuid, roles public.company_role[] default null)
 returns boolean
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select exists (
+begin
+  return exists (
     select 1
     from public.company_members cm
     join public.companies c on c.id = cm.company_id
@@ -72,19 +76,37 @@ as $$
       and c.deleted_at is null
       and (is_company_member.roles is null or cm.role = any (is_company_member.roles))
   );
+end;
 $$;
 
-create or replace function private.is_verified_company(company_id uuid)
+create or replace function private.has_role(role public.app_role)
 returns boolean
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select exists (
+begin
+  return exists (
+    select 1 from public.user_roles ur
+    where ur.user_id = (select auth.uid()) and ur.role = has_role.role
+  );
+end;
+$$;
+
+create or replace function private.is_verified_company(company_id uuid)
+returns boolean
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  return exists (
     select 1 from public.companies c
     where c.id = is_verified_company.company_id and c.verified_at is not null and c.deleted_at is null
   );
+end;
 $$;
 
 -- Soft delete and restore: security definer (no user may write deleted_at), each checking its caller.

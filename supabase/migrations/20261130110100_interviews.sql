@@ -281,28 +281,32 @@ create trigger interviewers_check_member
 -- The interviewer, whoever calls, for the helpers below.
 create function private.interviewer_company(interviewer_id uuid)
 returns uuid
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select i.company_id from public.interviewers i where i.id = interviewer_company.interviewer_id;
+begin
+  return (select i.company_id from public.interviewers i where i.id = interviewer_company.interviewer_id);
+end;
 $$;
 revoke execute on function private.interviewer_company(uuid) from public;
 
 -- True when the caller is the (live) interviewer's linked member.
 create function private.is_interviewer(interviewer_id uuid)
 returns boolean
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select exists (
-    select 1 from public.interviewers i
-    where i.id = is_interviewer.interviewer_id and i.deleted_at is null
-      and i.user_id = (select auth.uid()) and private.is_company_member(i.company_id)
-  );
+begin
+  return exists (
+      select 1 from public.interviewers i
+      where i.id = is_interviewer.interviewer_id and i.deleted_at is null
+        and i.user_id = (select auth.uid()) and private.is_company_member(i.company_id)
+    );
+end;
 $$;
 revoke execute on function private.is_interviewer(uuid) from public;
 grant execute on function private.is_interviewer(uuid) to authenticated, service_role;
@@ -310,16 +314,18 @@ grant execute on function private.is_interviewer(uuid) to authenticated, service
 -- Who manages an interviewer's hours: the company's owners and admins, and the interviewer themself.
 create function private.can_manage_interviewer(interviewer_id uuid)
 returns boolean
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select exists (
-    select 1 from public.interviewers i
-    where i.id = can_manage_interviewer.interviewer_id and i.deleted_at is null
-      and (private.is_company_member(i.company_id, '{owner,admin}') or private.is_interviewer(i.id))
-  );
+begin
+  return exists (
+      select 1 from public.interviewers i
+      where i.id = can_manage_interviewer.interviewer_id and i.deleted_at is null
+        and (private.is_company_member(i.company_id, '{owner,admin}') or private.is_interviewer(i.id))
+    );
+end;
 $$;
 revoke execute on function private.can_manage_interviewer(uuid) from public;
 grant execute on function private.can_manage_interviewer(uuid) to authenticated, service_role;
@@ -327,13 +333,15 @@ grant execute on function private.can_manage_interviewer(uuid) to authenticated,
 -- Who sees an interviewer's hours: every member of the company, and platform admins.
 create function private.can_view_interviewer(interviewer_id uuid)
 returns boolean
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select private.is_company_member(private.interviewer_company(can_view_interviewer.interviewer_id))
-    or private.has_role('admin');
+begin
+  return private.is_company_member(private.interviewer_company(can_view_interviewer.interviewer_id))
+      or private.has_role('admin');
+end;
 $$;
 revoke execute on function private.can_view_interviewer(uuid) from public;
 grant execute on function private.can_view_interviewer(uuid) to authenticated, service_role;
@@ -441,11 +449,13 @@ create trigger interviews_touch_updated_at
 -- Who runs a company's interviews: its owners, admins and recruiters.
 create function private.is_company_staff(company_id uuid)
 returns boolean
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select private.is_company_member(is_company_staff.company_id, '{owner,admin,recruiter}');
+begin
+  return private.is_company_member(is_company_staff.company_id, '{owner,admin,recruiter}');
+end;
 $$;
 revoke execute on function private.is_company_staff(uuid) from public;
 grant execute on function private.is_company_staff(uuid) to authenticated, service_role;
@@ -476,16 +486,18 @@ create trigger interview_notes_touch_updated_at
 -- Who sees an interview's notes (and the interview): the company's staff and the interview's interviewer.
 create function private.is_interview_team(interview_id uuid)
 returns boolean
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select exists (
-    select 1 from public.interviews x
-    where x.id = is_interview_team.interview_id
-      and (private.is_company_staff(x.company_id) or private.is_interviewer(x.interviewer_id))
-  );
+begin
+  return exists (
+      select 1 from public.interviews x
+      where x.id = is_interview_team.interview_id
+        and (private.is_company_staff(x.company_id) or private.is_interviewer(x.interviewer_id))
+    );
+end;
 $$;
 revoke execute on function private.is_interview_team(uuid) from public;
 grant execute on function private.is_interview_team(uuid) to authenticated, service_role;
@@ -497,18 +509,22 @@ grant execute on function private.is_interview_team(uuid) to authenticated, serv
 -- is read as Postgres reads it: the instant after the gap.
 create function private.local_instant(local timestamp, zone text)
 returns timestamptz
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select least(
-    local at time zone zone,
-    -- The same wall clock read with the offset in force a few hours before, if it names `local` too.
-    (select t from (select (local at time zone 'UTC')
-                      - ((((local at time zone zone) - interval '3 hours') at time zone zone)
-                         - (((local at time zone zone) - interval '3 hours') at time zone 'UTC'))) c (t)
-     where t at time zone zone = local)
-  );
+declare
+  later timestamptz := local at time zone zone;
+  -- The same wall clock read with the offset in force a few hours before: the earlier occurrence, if it
+  -- names `local` too.
+  before timestamptz := later - interval '3 hours';
+  earlier timestamptz := (local at time zone 'UTC') - ((before at time zone zone) - (before at time zone 'UTC'));
+begin
+  if earlier < later and earlier at time zone zone = local then
+    return earlier;
+  end if;
+  return later;
+end;
 $$;
 revoke execute on function private.local_instant(timestamp, text) from public;
 
@@ -744,14 +760,17 @@ revoke execute on function private.check_start(timestamptz) from public;
 -- those that are live, with their company.
 create function private.lock_interviewers(interviewer_ids uuid[])
 returns setof public.interviewers
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
+begin
+  return query
   select i.* from public.interviewers i
   where i.id = any (lock_interviewers.interviewer_ids)
   order by i.id
   for no key update;
+end;
 $$;
 revoke execute on function private.lock_interviewers(uuid[]) from public;
 
@@ -1374,6 +1393,22 @@ comment on function public.book_invitation(text, timestamptz) is
 revoke execute on function public.book_invitation(text, timestamptz) from public;
 grant execute on function public.book_invitation(text, timestamptz) to anon, authenticated;
 
+-- The outbox's queue_email, replaced by the same statement in plpgsql, whose plan a connection keeps: a
+-- booking queues two emails, and a security definer SQL function is planned afresh at every call.
+create or replace function private.queue_email(outbox_id bigint)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  insert into procrastinate.procrastinate_jobs (queue_name, task_name, lock, queueing_lock, args)
+  values ('email', 'email:send_email', 'outbox:' || outbox_id, 'outbox:' || outbox_id,
+          jsonb_build_object('outbox_id', outbox_id))
+  on conflict (queueing_lock) where status = 'todo' do nothing;
+end;
+$$;
+
 -- Emails ---------------------------------------------------------------------------------------------
 -- Each booking, move and cancellation emails the candidate and the interviewer, each with the event as
 -- iCalendar (the context's `calendar`, which the mailer attaches as invite.ics): one UID for the
@@ -1382,14 +1417,18 @@ grant execute on function public.book_invitation(text, timestamptz) to anon, aut
 -- Where the interviewer's mail goes: their own address, else their account's.
 create function private.interviewer_email(interviewer_id uuid)
 returns text
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select coalesce(i.email, u.email)
-  from public.interviewers i left join auth.users u on u.id = i.user_id
-  where i.id = interviewer_email.interviewer_id;
+begin
+  return (
+    select coalesce(i.email, u.email)
+    from public.interviewers i left join auth.users u on u.id = i.user_id
+    where i.id = interviewer_email.interviewer_id
+  );
+end;
 $$;
 revoke execute on function private.interviewer_email(uuid) from public;
 
