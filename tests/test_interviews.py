@@ -1032,6 +1032,11 @@ def test_a_retired_interviewer_leaves_members_lists_and_keeps_their_history(conn
         "interviewer": {"ivy"},
         "platform_admin": {"ivy", "rex"},
     }
+    # Their hours go with them (seen by whoever sees the interviewer).
+    hours = "select count(*) as n from public.interviewer_availability where interviewer_id = %s"
+    assert {
+        who: actor(conn, world, who).one(hours, (rex,))["n"] > 0 for who in (*ACME_MEMBERS, "platform_admin")
+    } == {"owner": True, "admin": True, "recruiter": False, "interviewer": False, "platform_admin": True}
     recruiter, owner = as_user(conn, world.recruiter), as_user(conn, world.owner)
     # Their past interview keeps them.
     assert recruiter.one("select interviewer_id::text from public.interviews where id = %s", (past_rex,)) == {

@@ -330,7 +330,8 @@ $$;
 revoke execute on function private.can_manage_interviewer(uuid) from public;
 grant execute on function private.can_manage_interviewer(uuid) to authenticated, service_role;
 
--- Who sees an interviewer's hours: every member of the company, and platform admins.
+-- Who sees an interviewer's hours: as who sees the interviewer (its policy): every member of the company
+-- while it is current; the owners and admins, and platform admins, also once it is retired.
 create function private.can_view_interviewer(interviewer_id uuid)
 returns boolean
 language plpgsql
@@ -339,8 +340,12 @@ security definer
 set search_path = ''
 as $$
 begin
-  return private.is_company_member(private.interviewer_company(can_view_interviewer.interviewer_id))
-      or private.has_role('admin');
+  return exists (
+    select 1 from public.interviewers i
+    where i.id = can_view_interviewer.interviewer_id
+      and ((i.deleted_at is null and private.is_company_member(i.company_id))
+           or private.is_company_member(i.company_id, '{owner,admin}'))
+  ) or private.has_role('admin');
 end;
 $$;
 revoke execute on function private.can_view_interviewer(uuid) from public;
