@@ -173,6 +173,42 @@ def as_service(conn: psycopg.Connection) -> Actor:
     return Actor(conn, "service_role", {"role": "service_role", "iss": "supabase-demo"})
 
 
+# The SQL way and PostgREST, compared ------------------------------------------------------------------
+
+
+Outcome = tuple[str, Any]  # ("rows", sorted tuples) or ("refused", SQLSTATE)
+
+
+def sorted_rows(data: Any) -> list[tuple[Any, ...]]:
+    """Rows as sorted tuples (a PostgREST function returning one row answers an object)."""
+    rows = [data] if isinstance(data, dict) else data
+    return sorted(tuple(row.values()) for row in rows)
+
+
+def sql_outcome(conn: psycopg.Connection, actor: Actor, query: LiteralString, params: Any) -> Outcome:
+    """What `query` gives `actor`, then rolled back, so that the REST call starts from the same data (and
+    meets no row lock)."""
+    conn.execute("select 1")  # open the test's transaction, so the actor's is a savepoint, never committed
+    try:
+        rows = actor.rows(query, params)
+    except psycopg.Error as exc:
+        return ("refused", exc.sqlstate)
+    finally:
+        conn.rollback()
+    return ("rows", sorted_rows(rows))
+
+
+def rest_outcome(request: Any) -> Outcome:
+    """What a supabase-py request builder gives when executed."""
+    from postgrest.exceptions import APIError
+
+    try:
+        result = request.execute()
+    except APIError as exc:
+        return ("refused", exc.code)
+    return ("rows", sorted_rows(result.data))
+
+
 # Tokens ---------------------------------------------------------------------------------------------
 
 

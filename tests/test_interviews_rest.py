@@ -23,7 +23,7 @@ import pytest
 from postgrest.exceptions import APIError
 from supabase import Client
 
-from tests.support import token_for, value
+from tests.support import Outcome, rest_outcome, sql_outcome, token_for, value
 from tests.test_interviews import (
     ACME_MEMBERS,
     CHECK_VIOLATION,
@@ -49,12 +49,6 @@ def client_as(url: str, world: World, who: str) -> Client:
     if who == "service":
         return service_client(url)
     return client_for(url, getattr(world, who))
-
-
-def answer(data: Any) -> list[tuple[Any, ...]]:
-    """PostgREST's rows (a function returning one row answers an object) as sorted tuples."""
-    rows = [data] if isinstance(data, dict) else data
-    return sorted(tuple(row.values()) for row in rows)
 
 
 # The SQL way and PostgREST agree ----------------------------------------------------------------------------
@@ -442,34 +436,19 @@ AGREEMENT = [
 ]
 
 
-def sql_outcome(conn: psycopg.Connection, world: World, case: Case) -> tuple[str, Any]:
-    conn.execute("select 1")  # open the test's transaction, so the actor's is a savepoint, never committed
-    try:
-        rows = actor(conn, world, case.who).rows(case.sql, world.params(case.who))
-    except psycopg.Error as exc:
-        return ("refused", exc.sqlstate)
-    finally:
-        conn.rollback()  # the REST call then starts from the same data (and meets no row lock)
-    return ("rows", sorted(tuple(row.values()) for row in rows))
-
-
-def rest_outcome(url: str, world: World, case: Case) -> tuple[str, Any]:
-    try:
-        result = case.rest(client_as(url, world, case.who), world.params(case.who)).execute()
-    except APIError as exc:
-        return ("refused", exc.code)
-    return ("rows", answer(result.data))
+def case_sql(conn: psycopg.Connection, world: World, case: Case) -> Outcome:
+    return sql_outcome(conn, actor(conn, world, case.who), case.sql, world.params(case.who))
 
 
 @pytest.mark.parametrize("case", AGREEMENT)
 def test_the_sql_way_and_postgrest_agree(api_url, world, conn, case):
-    expected = sql_outcome(conn, world, case)
-    assert rest_outcome(api_url, world, case) == expected
+    expected = case_sql(conn, world, case)
+    assert rest_outcome(case.rest(client_as(api_url, world, case.who), world.params(case.who))) == expected
 
 
 def test_the_agreement_cases_cover_rows_empty_answers_and_refusals(world, conn):
     # Agreement alone would pass if both sides refused everything: the cases must show each outcome.
-    found = [sql_outcome(conn, world, param.values[0]) for param in AGREEMENT]
+    found = [case_sql(conn, world, param.values[0]) for param in AGREEMENT]
     assert any(kind == "rows" and rows for kind, rows in found)
     assert ("rows", []) in found
     assert {code for kind, code in found if kind == "refused"} == {

@@ -33,7 +33,9 @@ from rpc.platform.settings import SUPABASE_CLI_PUBLISHABLE_KEY, SUPABASE_CLI_SEC
 from tests.conftest import Database
 from tests.support import (
     SECRET,
+    Actor,
     Company,
+    Outcome,
     User,
     add_member,
     as_anon,
@@ -46,6 +48,8 @@ from tests.support import (
     member_role,
     platform_roles,
     profile_name,
+    rest_outcome,
+    sql_outcome,
     token_for,
     value,
 )
@@ -1043,40 +1047,27 @@ AGREEMENT = [
 ]
 
 
-def sql_outcome(conn: psycopg.Connection, world: World, case: Case) -> tuple[str, Any]:
-    if case.who == "anon":
-        actor = as_anon(conn)
-    elif case.who == "service":
-        actor = as_service(conn)
-    else:
-        actor = as_user(conn, getattr(world, case.who))
-    conn.execute("select 1")  # open the test's transaction, so the actor's is a savepoint, never committed
-    try:
-        rows = actor.rows(case.sql, params_of(world))
-    except psycopg.Error as exc:
-        return ("refused", exc.sqlstate)
-    finally:
-        conn.rollback()  # the REST call then starts from the same data (and meets no row lock)
-    return ("rows", sorted(tuple(row.values()) for row in rows))
+def actor_of(conn: psycopg.Connection, world: World, who: str) -> Actor:
+    if who == "anon":
+        return as_anon(conn)
+    if who == "service":
+        return as_service(conn)
+    return as_user(conn, getattr(world, who))
 
 
-def rest_outcome(url: str, world: World, case: Case) -> tuple[str, Any]:
-    try:
-        result = case.rest(client_as(url, world, case.who), world).execute()
-    except APIError as exc:
-        return ("refused", exc.code)
-    return ("rows", sorted(tuple(row.values()) for row in result.data))
+def case_sql(conn: psycopg.Connection, world: World, case: Case) -> Outcome:
+    return sql_outcome(conn, actor_of(conn, world, case.who), case.sql, params_of(world))
 
 
 @pytest.mark.parametrize("case", AGREEMENT)
 def test_the_sql_way_and_postgrest_agree(api_url, world, conn, case):
-    expected = sql_outcome(conn, world, case)
-    assert rest_outcome(api_url, world, case) == expected
+    expected = case_sql(conn, world, case)
+    assert rest_outcome(case.rest(client_as(api_url, world, case.who), world)) == expected
 
 
 def test_the_agreement_cases_cover_rows_empty_answers_and_refusals(world, conn):
     # Agreement alone would pass if both sides refused everything: the cases must show each outcome.
-    outcomes = [sql_outcome(conn, world, param.values[0]) for param in AGREEMENT]
+    outcomes = [case_sql(conn, world, param.values[0]) for param in AGREEMENT]
     assert any(kind == "rows" and rows for kind, rows in outcomes)
     assert ("rows", []) in outcomes
     assert {code for kind, code in outcomes if kind == "refused"} == {INSUFFICIENT_PRIVILEGE, CHECK_VIOLATION}
