@@ -24,13 +24,12 @@ class StorageError(Exception):
         *,
         error: str | None = None,
         http_status: int | None = None,
-        close: bool = False,
     ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.error = status, code, message, error or code
+        # Refused mid-body, the connection stays open: uvicorn drops the rest of the body as it comes. Closed
+        # under a client still sending, it would meet a reset, and fetch() a network error, not this answer.
         self.http_status = http_status or (500 if status == 500 else 400)
-        # Refused mid-body: the rest of the body is not read, so the connection cannot be reused.
-        self.close = close
 
     def body(self) -> dict[str, Any]:
         return {
@@ -45,8 +44,6 @@ class StorageError(Exception):
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         if self.status == 404:
             headers.append((b"cache-control", b"no-store"))
-        if self.close:
-            headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": self.http_status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -85,7 +82,6 @@ def entity_too_large(entity: str = "object") -> StorageError:
         "EntityTooLarge",
         f"The {entity} exceeded the maximum allowed size",
         error="Payload too large",
-        close=True,
     )
 
 
