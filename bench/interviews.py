@@ -162,6 +162,19 @@ select
   (select count(*) from live)
 """
 
+# The interviews behind a failed check: pairs within the buffers, then days over the cap.
+OFFENDERS = (
+    CHECK.split("select\n", 1)[0]
+    + """
+select 'pair', a.interviewer_id, a.starts_at, a.ends_at, a.id, b.starts_at, b.ends_at, b.id
+from live a join live b on b.interviewer_id = a.interviewer_id and a.id < b.id
+where a.starts_at < b.ends_at + a.gap and b.starts_at < a.ends_at + a.gap
+union all
+select 'day', l.interviewer_id, min(l.starts_at), max(l.ends_at), null, null, null, null
+from live l group by l.interviewer_id, l.day having count(*) > min(l.cap)
+"""
+)
+
 
 @dataclass(frozen=True)
 class Interviewer:
@@ -501,6 +514,10 @@ def run(
     print(f"within_buffer_pairs={within_buffers}")
     print(f"days_over_cap={days_over_cap}")
     double_bookings = within_buffers + days_over_cap
+    if double_bookings:
+        # What broke the rules, to find out why: each offending interview with its booking's facts.
+        for row in conn.execute(OFFENDERS).fetchall():
+            print(f"# offending: {row}")
     target("double_bookings", double_bookings, double_bookings == 0, 0)
 
 
