@@ -450,7 +450,8 @@ def test_companies_only_owners_delete_a_company_softly_and_platform_admins_resto
     deleted = platform_admin.one(
         "select deleted_at, deleted_by from public.companies where id = %s", (world.acme.id,)
     )
-    assert deleted["deleted_at"] is not None and str(deleted["deleted_by"]) == world.owner.id
+    assert deleted["deleted_at"] is not None
+    assert str(deleted["deleted_by"]) == world.owner.id
     # Only platform admins restore.
     as_user(conn, world.owner).refused(
         "select public.restore_company(%s)", (world.acme.id,), sqlstate=INSUFFICIENT_PRIVILEGE
