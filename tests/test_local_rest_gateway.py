@@ -24,7 +24,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from rpc.local.rest import HOW_TO_GET_IT, PostgREST, find_postgrest, free_port, postgrest_line
+from rpc.local.rest import (
+    HOW_TO_GET_IT,
+    PostgREST,
+    find_postgrest,
+    free_port,
+    postgrest_line,
+    postgrest_messages,
+)
 from rpc.local.tokens import api_key
 from tests.conftest import Database
 from tests.support import SECRET, live_server
@@ -311,3 +318,16 @@ def test_postgrest_failing_to_connect_is_logged_as_a_failure(database: Database,
 )
 def test_postgrest_lines_are_read_at_the_level_postgrest_means(line, level):
     assert postgrest_line(line, "postgrest")[0] == level
+
+
+def test_postgrest_messages_written_at_once_are_told_apart():
+    # Seen in a run: two of its threads' messages on one line, and the second one's newline left alone.
+    line = "30/Nov/2026:09:42:31 +0000: Connection successful30/Nov/2026:09:42:31 +0000: Admin server listening on port 1"
+    assert postgrest_messages(line + "\n") == [
+        "30/Nov/2026:09:42:31 +0000: Connection successful",
+        "30/Nov/2026:09:42:31 +0000: Admin server listening on port 1",
+    ]
+    assert postgrest_messages("\n") == []
+    assert postgrest_messages(
+        '127.0.0.1 - anon [30/Nov/2026:03:45:42 +0000] "GET /x HTTP/1.1" 200 - "" ""\n'
+    ) == ['127.0.0.1 - anon [30/Nov/2026:03:45:42 +0000] "GET /x HTTP/1.1" 200 - "" ""']

@@ -61,6 +61,9 @@ PREFIX = b"/rest/v1"
 # decides whether they are printed (start-up, retries and fatal errors always, database errors from `error`
 # on, its request log by status). So the level is read from the text, as PostgREST means it.
 PGRST_TIME = re.compile(r"^\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}: ")
+# Its threads write at once now and then ("Connection successful<time>: Admin server listening ...", then a
+# bare newline): a timestamp inside a line begins a message of its own.
+PGRST_MESSAGE_START = re.compile(r"(?=\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}: )")
 # Its request log, on stdout in Apache's format: at `warn` it prints 4xx and 5xx, at `error` only 5xx.
 PGRST_REQUEST = re.compile(r'\S+ \S+ \S+ \[[^\]]*\] "[^"]*" (\d{3}) ')
 PGRST_INFO = (
@@ -103,6 +106,11 @@ def find_postgrest(settings: Settings) -> Path | None:
         return NPM_POSTGREST
     found = shutil.which("postgrest")
     return Path(found) if found else None
+
+
+def postgrest_messages(line: str) -> list[str]:
+    """The messages in one line PostgREST printed (usually one; none in a blank line)."""
+    return [part.strip() for part in PGRST_MESSAGE_START.split(line) if part.strip()]
 
 
 def postgrest_line(line: str, program: str) -> tuple[int, str]:
@@ -174,8 +182,9 @@ class PostgREST:
     async def _relay_output(self, process: asyncio.subprocess.Process) -> None:
         assert process.stdout is not None
         async for line in process.stdout:
-            level, text = postgrest_line(line.decode(errors="replace").rstrip(), self.binary.name)
-            log.log(level, "postgrest: %s", text)
+            for message in postgrest_messages(line.decode(errors="replace")):
+                level, text = postgrest_line(message, self.binary.name)
+                log.log(level, "postgrest: %s", text)
 
     async def start(self) -> None:
         """Start PostgREST and wait until it answers (or until READY_TIMEOUT_S, logging why not)."""
