@@ -122,7 +122,7 @@ async def test_a_booking_sends_both_sides_a_calendar_request(committed, booking,
         assert str(event["ORGANIZER"]) == "mailto:no-reply@talentbase.example"
         assert attendees(event) == {booking.candidate_email, booking.interviewer_user.email}
     # A paragraph of its own, then the facts (the text part is what a plain-text reader sees).
-    assert "Your interview is booked.\n\nWhen: " in smtp.to(booking.candidate_email)[0].part("plain")
+    assert "Your interview is booked.\r\n\r\nWhen: " in smtp.to(booking.candidate_email)[0].part("plain")
     # Each side reads it from their side.
     assert "Ivy" in smtp.to(booking.candidate_email)[0].part("plain")
     assert "Cara Candidate" in smtp.to(booking.interviewer_user.email)[0].part("plain")
