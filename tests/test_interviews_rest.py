@@ -34,21 +34,12 @@ from tests.test_interviews import (
     actor,
     make_world,
 )
-from tests.test_local_rest import ANON_KEY, anon_client, client_for, keys, service_client
+from tests.test_local_rest import ANON_KEY, anon_client, client_as, client_for, keys
 
 
 @pytest.fixture
 def world(committed: psycopg.Connection) -> World:
     return make_world(committed)
-
-
-def client_as(url: str, world: World, who: str) -> Client:
-    """`anon`, `service` or the name of one of the world's users."""
-    if who == "anon":
-        return anon_client(url)
-    if who == "service":
-        return service_client(url)
-    return client_for(url, getattr(world, who))
 
 
 # The SQL way and PostgREST agree ----------------------------------------------------------------------------
