@@ -18,14 +18,14 @@ from icalendar import Calendar, Event, vCalAddress, vText
 METHODS = ("REQUEST", "CANCEL")
 
 
-def invitation(facts: dict[str, Any], *, organizer: str, product: str) -> bytes:
+def invitation(facts: dict[str, Any], *, organizer: str, domain: str, product: str) -> bytes:
     """The VCALENDAR for `facts`; `organizer` is the sender's address ("Name <address>" or bare), as iTIP
-    requires one. Raises ValueError for facts that make no event."""
+    requires one, and `domain` makes the event's UID unique. Raises ValueError for facts that make no
+    event."""
     method = facts.get("method")
     if method not in METHODS:
         raise ValueError(f"calendar method must be one of {METHODS}, not {method!r}")
     name, address = parseaddr(organizer)
-    domain = address.rpartition("@")[2] or "talentbase.local"
     calendar = Calendar()
     calendar.add("prodid", f"-//{product}//Interviews//EN")
     calendar.add("version", "2.0")

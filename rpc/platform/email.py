@@ -116,10 +116,15 @@ def template_environment(directories: list[Path]) -> jinja2.Environment:
     return environment
 
 
+def sender_domain(settings: Settings) -> str:
+    """The domain of EMAIL_FROM: what Message-IDs and calendar UIDs are made unique in."""
+    return parseaddr(settings.email_from)[1].rpartition("@")[2] or "talentbase.local"
+
+
 def message_id(outbox_id: int, created_at: dt.datetime, settings: Settings) -> str:
     """The same for every attempt at one row, and unique across databases (ids restart, instants do not)."""
-    domain = parseaddr(settings.email_from)[1].rpartition("@")[2] or "talentbase.local"
-    return f"<outbox.{outbox_id}.{created_at.astimezone(dt.UTC):%Y%m%d%H%M%S%f}@{domain}>"
+    moment = created_at.astimezone(dt.UTC)
+    return f"<outbox.{outbox_id}.{moment:%Y%m%d%H%M%S%f}@{sender_domain(settings)}>"
 
 
 def build_message(recipient: str, rendered: Rendered, msgid: str, settings: Settings) -> EmailMessage:
@@ -215,7 +220,12 @@ class Mailer:
             subject=" ".join(subject.split()),  # one line, whatever the data holds
             text=self.templates.get_template(f"{template}.txt").render(values),
             html=self.templates.get_template(f"{template}.html").render(values),
-            calendar=invitation(facts, organizer=self.settings.email_from, product=self.settings.product_name)
+            calendar=invitation(
+                facts,
+                organizer=self.settings.email_from,
+                domain=sender_domain(self.settings),
+                product=self.settings.product_name,
+            )
             if facts
             else None,
             calendar_method=facts.get("method") if facts else None,

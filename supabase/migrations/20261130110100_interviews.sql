@@ -629,6 +629,22 @@ end;
 $$;
 revoke execute on function private.free_slots(uuid, timestamptz, timestamptz, interval, interval, uuid) from public;
 
+-- A duration as the booking and slot functions take it.
+create function private.check_duration(duration_minutes integer)
+returns interval
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  if duration_minutes is null or duration_minutes not between 5 and 480 then
+    raise exception 'duration_minutes: 5 to 480' using errcode = 'invalid_parameter_value';
+  end if;
+  return make_interval(mins => duration_minutes);
+end;
+$$;
+revoke execute on function private.check_duration(integer) from public;
+
 -- The arguments every slot search checks, with messages a form can show.
 create function private.check_slot_search(from_at timestamptz, to_at timestamptz, duration_minutes integer, step_minutes integer)
 returns void
@@ -646,9 +662,7 @@ begin
   if to_at - from_at > interval '62 days' then
     raise exception 'search at most 62 days at a time' using errcode = 'invalid_parameter_value';
   end if;
-  if duration_minutes is null or duration_minutes not between 5 and 480 then
-    raise exception 'duration_minutes: 5 to 480' using errcode = 'invalid_parameter_value';
-  end if;
+  perform private.check_duration(duration_minutes);
   if step_minutes is not null and step_minutes not between 5 and 480 then
     raise exception 'step_minutes: 5 to 480' using errcode = 'invalid_parameter_value';
   end if;
@@ -781,20 +795,6 @@ end;
 $$;
 revoke execute on function private.lock_interviewers(uuid[]) from public;
 
-create function private.check_duration(duration_minutes integer)
-returns interval
-language plpgsql
-immutable
-set search_path = ''
-as $$
-begin
-  if duration_minutes is null or duration_minutes not between 5 and 480 then
-    raise exception 'duration_minutes: 5 to 480' using errcode = 'invalid_parameter_value';
-  end if;
-  return make_interval(mins => duration_minutes);
-end;
-$$;
-revoke execute on function private.check_duration(integer) from public;
 
 -- Insert an interview for a locked, live interviewer at a free time, or refuse with the reason (409).
 create function private.insert_interview(

@@ -27,8 +27,6 @@ class StorageError(Exception):
     ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.error = status, code, message, error or code
-        # Refused mid-body, the connection stays open: uvicorn drops the rest of the body as it comes. Closed
-        # under a client still sending, it would meet a reset, and fetch() a network error, not this answer.
         self.http_status = http_status or (500 if status == 500 else 400)
 
     def body(self) -> dict[str, Any]:
@@ -77,6 +75,9 @@ def already_exists() -> StorageError:
 
 
 def entity_too_large(entity: str = "object") -> StorageError:
+    """Refused mid-body, the connection stays open (no `Connection: close`): uvicorn drops the rest of the
+    body as it comes. Closed under a client still sending, it would meet a reset, and fetch() a network
+    error instead of this answer."""
     return StorageError(
         413,
         "EntityTooLarge",
