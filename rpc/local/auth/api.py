@@ -103,10 +103,20 @@ class Auth:
         user = await self.service.user_by_id(conn, caller.claims["sub"], lock=True)
         if user is None:
             raise AuthError(403, "user_not_found", "User from sub claim in JWT does not exist")
+        await self.require_session(conn, caller)
+        return caller, user
+
+    async def require_session(self, conn: Connection, caller: Caller) -> None:
+        """The caller's session (the token's session_id) still alive: ended sessions' tokens act no more."""
         session_id = caller.claims.get("session_id")
         if session_id and not await self.service.session_exists(conn, session_id):
             raise AuthError(403, "session_not_found", "Session from session_id claim in JWT does not exist")
-        return caller, user
+
+    async def refuse_taken_email(self, conn: Connection, email: str, user_id: Any = None) -> None:
+        """GoTrue's email_exists: the address belongs to a user (other than `user_id`)."""
+        taken = await self.service.user_by_email(conn, email)
+        if taken is not None and taken["id"] != user_id:
+            raise unprocessable("email_exists", "A user with this email address has already been registered")
 
     def admin(self, caller: Caller) -> None:
         if caller.role != "service_role":
@@ -298,7 +308,7 @@ async def password_grant(request: Request[Any, Any, Any], auth: NamedDependency[
         if text(values, "phone"):
             raise unprocessable("phone_provider_disabled", "Phone logins are disabled")
         raise validation_failed("missing email or phone")
-    async with auth.service.transaction() as conn:
+    async with auth.service.pool.connection() as conn:  # one read (autocommit): no transaction around it
         user = await auth.service.user_by_email(conn, email)
     # Checked with no connection held (a storm of sign-ins must not starve refreshes of connections), and
     # whether the user exists or not: one answer, in about one time, for both.
@@ -375,10 +385,7 @@ async def update_user(request: Request[Any, Any, Any], auth: NamedDependency[Aut
         if password:
             if user["encrypted_password"] != current_hash:
                 raise AuthError(409, "conflict", "The password changed meanwhile; try again")
-            await conn.execute(
-                "update auth.users set encrypted_password = %s, updated_at = now() where id = %s",
-                (new_hash, user_id),
-            )
+            await auth.service.set_password(conn, user_id, new_hash)
             # A new password ends every other session (GoTrue's UpdatePassword with the current session kept).
             await auth.service.end_sessions(conn, user_id, caller.claims.get("session_id"), "others")
         if email and valid_email(email) != user["email"]:
@@ -399,9 +406,7 @@ async def change_email(
     """As GoTrue (user.go): the new address must confirm, whether sign-up confirmations are on or not; until
     then the user shows it as `new_email`. (The link to the current address that `double_confirm_changes`
     adds is not sent.)"""
-    taken = await auth.service.user_by_email(conn, email)
-    if taken is not None and taken["id"] != user["id"]:
-        raise unprocessable("email_exists", "A user with this email address has already been registered")
+    await auth.refuse_taken_email(conn, email, user["id"])
     auth.limit(auth.emails, "all")
     await conn.execute("update auth.users set email_change = %s where id = %s", (email, user["id"]))
     await email_link(request, auth, conn, user, "email_change", email, values)
@@ -427,10 +432,8 @@ async def logout(request: Request[Any, Any, Any], auth: NamedDependency[Auth]) -
         raise validation_failed(f'Unsupported logout scope "{scope}"')
     caller = await auth.caller(request)
     async with auth.service.transaction() as conn:
-        session_id = caller.claims.get("session_id")
-        if session_id and not await auth.service.session_exists(conn, session_id):
-            raise AuthError(403, "session_not_found", "Session from session_id claim in JWT does not exist")
-        await auth.service.end_sessions(conn, caller.claims["sub"], session_id, scope)
+        await auth.require_session(conn, caller)
+        await auth.service.end_sessions(conn, caller.claims["sub"], caller.claims.get("session_id"), scope)
 
 
 # -- email links ------------------------------------------------------------------------------------------
@@ -537,7 +540,7 @@ async def list_users(request: Request[Any, Any, Any], auth: NamedDependency[Auth
         page = max(1, int(request.query_params.get("page") or "1"))
         per_page = min(1000, max(1, int(request.query_params.get("per_page") or "50")))
     except ValueError:
-        raise bad_request("validation_failed", "Bad Pagination Parameters") from None
+        raise validation_failed("Bad Pagination Parameters") from None
     async with auth.service.transaction() as conn:
         total = (await (await conn.execute("select count(*) as n from auth.users")).fetchone() or {"n": 0})[
             "n"
@@ -579,8 +582,7 @@ async def create_user(request: Request[Any, Any, Any], auth: NamedDependency[Aut
         check_strength(auth.config, password)
     password_hash = await auth.hasher.hash(password) if password else None
     async with auth.service.transaction() as conn:
-        if await auth.service.user_by_email(conn, email) is not None:
-            raise unprocessable("email_exists", "A user with this email address has already been registered")
+        await auth.refuse_taken_email(conn, email)
         user = await auth.service.create_user(
             conn,
             email=email,
@@ -605,7 +607,7 @@ async def ban(conn: Connection, user_id: str, values: dict[str, Any]) -> None:
         return
     match = re.fullmatch(r"(\d+)h", str(duration))
     if match is None:
-        raise bad_request("validation_failed", "invalid format for ban duration")
+        raise validation_failed("invalid format for ban duration")
     await conn.execute(
         "update auth.users set banned_until = now() + make_interval(hours => %s) where id = %s",
         (int(match.group(1)), user_id),
@@ -651,17 +653,10 @@ async def update_user_admin(
         if (app_metadata := mapping(values, "app_metadata")) is not None:
             await auth.service.merge_app_metadata(conn, uid, app_metadata)
         if password_hash:
-            await conn.execute(
-                "update auth.users set encrypted_password = %s, updated_at = now() where id = %s",
-                (password_hash, uid),
-            )
+            await auth.service.set_password(conn, uid, password_hash)
         if email := text(values, "email"):
             email = valid_email(email)
-            taken = await auth.service.user_by_email(conn, email)
-            if taken is not None and taken["id"] != user["id"]:
-                raise unprocessable(
-                    "email_exists", "A user with this email address has already been registered"
-                )
+            await auth.refuse_taken_email(conn, email, user["id"])
             await set_email(conn, uid, email)
         if values.get("email_confirm") is True:
             await auth.service.confirm_email(conn, uid)

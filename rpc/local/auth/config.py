@@ -56,19 +56,23 @@ class AuthConfig:
             site_url=auth.get("site_url", cls.site_url),
             additional_redirect_urls=tuple(auth.get("additional_redirect_urls", ())),
             jwt_expiry=int(auth.get("jwt_expiry", cls.jwt_expiry)),
-            enable_signup=bool(auth.get("enable_signup", True)),
-            enable_refresh_token_rotation=bool(auth.get("enable_refresh_token_rotation", True)),
-            refresh_token_reuse_interval=int(auth.get("refresh_token_reuse_interval", 10)),
-            minimum_password_length=int(auth.get("minimum_password_length", 6)),
+            enable_signup=bool(auth.get("enable_signup", cls.enable_signup)),
+            enable_refresh_token_rotation=bool(
+                auth.get("enable_refresh_token_rotation", cls.enable_refresh_token_rotation)
+            ),
+            refresh_token_reuse_interval=int(
+                auth.get("refresh_token_reuse_interval", cls.refresh_token_reuse_interval)
+            ),
+            minimum_password_length=int(auth.get("minimum_password_length", cls.minimum_password_length)),
             required_characters=REQUIREMENTS[requirements],
-            email_enabled=bool(email.get("enabled", True)),
-            enable_confirmations=bool(email.get("enable_confirmations", False)),
-            otp_length=int(email.get("otp_length", 6)),
-            otp_expiry=int(email.get("otp_expiry", 3600)),
+            email_enabled=bool(email.get("enabled", cls.email_enabled)),
+            enable_confirmations=bool(email.get("enable_confirmations", cls.enable_confirmations)),
+            otp_length=int(email.get("otp_length", cls.otp_length)),
+            otp_expiry=int(email.get("otp_expiry", cls.otp_expiry)),
             access_token_hook=hook_function(hook.get("uri", "")) if hook.get("enabled") else None,
             rate_limits=RateLimits(
-                sign_in_sign_ups=int(limits.get("sign_in_sign_ups", 30)),
-                token_refresh=int(limits.get("token_refresh", 150)),
+                sign_in_sign_ups=int(limits.get("sign_in_sign_ups", RateLimits.sign_in_sign_ups)),
+                token_refresh=int(limits.get("token_refresh", RateLimits.token_refresh)),
                 email_sent=int(limits.get("email_sent", 2)) if email.get("smtp", {}).get("enabled") else None,
             ),
         )
