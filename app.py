@@ -10,7 +10,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
-from rpc import identity, interviews, matching
+from rpc import identity, interviews, jobsearch, matching
 from rpc.platform.ai import AI
 from rpc.platform.auth import TokenVerifier
 from rpc.platform.capabilities import Capability
@@ -25,7 +25,7 @@ from rpc.platform.settings import Settings, get_settings, is_local_dsn
 from rpc.platform.storage import Storage
 from rpc.platform.web import RateLimiter, configure_logging, cors, request_context
 
-CAPABILITIES: tuple[Capability, ...] = (identity, matching, interviews)
+CAPABILITIES: tuple[Capability, ...] = (identity, matching, interviews, jobsearch)
 
 
 def cli_plugin(settings: Settings, queue: Queue) -> TalentbaseCLIPlugin:

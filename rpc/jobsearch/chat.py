@@ -1,0 +1,3 @@
+from litestar.types import ControllerRouterHandler
+
+route_handlers: list[ControllerRouterHandler] = []
