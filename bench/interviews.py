@@ -162,6 +162,11 @@ select
   (select count(*) from live)
 """
 
+EMAILS = """
+select (select count(*) from private.outbox where template = 'interview_scheduled'),
+       (select count(*) from procrastinate.procrastinate_jobs where task_name = 'email:send_emails')
+"""
+
 # The interviews behind a failed check: pairs within the buffers, then days over the cap.
 OFFENDERS = (
     CHECK.split("select\n", 1)[0]
@@ -478,8 +483,11 @@ def run(
     counts = wrk_bookings(book_url, headers, folder, bodies)
     cpu_ms = CpuMeter.ms(before, cpu.read())
     decided = counts["ok"] + counts["refused"]
+    # Each booking wrote its two emails and their job (one per transaction) before it answered.
+    emails, email_jobs = conn.execute(EMAILS).fetchone()  # type: ignore[misc]
     print(
-        f"# bookings: {counts['ok']} booked, {counts['refused']} refused in {counts['seconds']:.1f} s",
+        f"# bookings: {counts['ok']} booked, {counts['refused']} refused in {counts['seconds']:.1f} s;"
+        f" {emails} emails queued in {email_jobs} jobs",
         flush=True,
     )
 

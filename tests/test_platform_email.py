@@ -24,6 +24,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from procrastinate.periodic import PeriodicRegistry
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from app import CAPABILITIES
 from rpc.local.rest import free_port
@@ -68,6 +69,7 @@ class Collector:
         self.hold = False
         self.held: EmailMessage | None = None
         self.unknown: set[str] = set()  # addresses refused for good (550)
+        self.busy: set[str] = set()  # addresses refused for now (450)
         self.in_flight = threading.Event()
         self.release = threading.Event()
         self.abandoned = threading.Event()
@@ -75,6 +77,8 @@ class Collector:
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if address in self.unknown:
             return "550 5.1.1 No such mailbox"
+        if address in self.busy:
+            return "450 4.2.1 Mailbox busy, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -265,7 +269,8 @@ def send_jobs(conn: psycopg.Connection) -> list[dict[str, Any]]:
         return cur.execute(
             "select id, status::text, attempts, scheduled_at, lock, queueing_lock, args, worker_id,"
             " scheduled_at > now() + interval '20 seconds' as backing_off"
-            " from procrastinate.procrastinate_jobs where task_name = 'email:send_email' order by id"
+            " from procrastinate.procrastinate_jobs where task_name in ('email:send_email', 'email:send_emails')"
+            " order by id"
         ).fetchall()
 
 
@@ -281,8 +286,8 @@ async def test_an_introduction_request_emails_the_executive(committed, jobs, set
         "pending",
     )
     [job] = send_jobs(committed)
-    assert job["args"] == {"outbox_id": row["id"]}
-    assert job["lock"] == job["queueing_lock"] == f"outbox:{row['id']}"
+    assert job["args"] == {"batch": str(row["batch"])}
+    assert job["lock"] == job["queueing_lock"] == f"outbox-batch:{row['batch']}"
 
     await jobs.work(settings)
 
@@ -476,6 +481,109 @@ async def test_a_mailbox_refused_for_good_fails_without_retries(committed, jobs,
     assert smtp.messages == []
 
 
+# Batches: the messages of one transaction ---------------------------------------------------------------
+
+SEND_TWO = (
+    "select private.send_email('introduction_declined', 'first@example.com', %(context)s, 'batch:1'),"
+    " private.send_email('introduction_declined', 'second@example.com', %(context)s, 'batch:2')"
+)
+BATCH_CONTEXT = {
+    "role_title": "CFO",
+    "company_name": "Acme",
+    "executive_name": "Ada",
+    "requester_name": "Ann",
+    "role_id": str(uuid.uuid4()),
+}
+
+
+def send_two(conn: psycopg.Connection) -> None:
+    """Two messages written in one transaction, as a booking writes the candidate's and the interviewer's."""
+    with conn.transaction():
+        conn.execute(SEND_TWO, {"context": Jsonb(BATCH_CONTEXT)})
+
+
+async def test_a_transactions_messages_share_one_job(committed, jobs, settings, smtp):
+    send_two(committed)
+    first, second = outbox_rows(committed)
+    assert first["batch"] == second["batch"] is not None
+    [job] = send_jobs(committed)
+    assert job["args"] == {"batch": str(first["batch"])}
+    send_two(committed)  # the same keys again: nothing new, no second job
+    assert len(send_jobs(committed)) == 1
+
+    await jobs.work(settings)
+
+    assert sorted(m.recipients[0] for m in smtp.messages) == ["first@example.com", "second@example.com"]
+    assert [r["status"] for r in outbox_rows(committed)] == ["sent", "sent"]
+    assert [j["status"] for j in send_jobs(committed)] == ["succeeded"]
+
+
+async def test_a_message_after_a_rolled_back_savepoint_still_gets_its_batch_job(
+    committed, jobs, settings, smtp
+):
+    one = "select private.send_email('introduction_declined', %s, %s, %s)"
+    with committed.transaction():
+        with contextlib.suppress(psycopg.errors.RaiseException), committed.transaction():
+            committed.execute(one, ("first@example.com", Jsonb(BATCH_CONTEXT), "batch:1"))
+            committed.execute("do $$ begin raise exception 'undone'; end $$")
+        committed.execute(one, ("second@example.com", Jsonb(BATCH_CONTEXT), "batch:2"))
+    assert len(send_jobs(committed)) == 1
+
+    await jobs.work(settings)
+
+    assert [m.recipients for m in smtp.messages] == [["second@example.com"]]
+    assert [r["recipient"] for r in outbox_rows(committed)] == ["second@example.com"]
+
+
+async def test_one_busy_mailbox_does_not_hold_up_the_batch_and_only_it_is_retried(
+    committed, jobs, settings, smtp
+):
+    smtp.handler.busy.add("first@example.com")
+    send_two(committed)
+
+    await jobs.work(settings)
+
+    assert [m.recipients for m in smtp.messages] == [["second@example.com"]]
+    first, second = outbox_rows(committed)
+    assert (first["status"], first["attempts"], second["status"]) == ("pending", 1, "sent")
+    [job] = send_jobs(committed)
+    assert (job["status"], job["backing_off"]) == ("todo", True)
+
+    smtp.handler.busy.clear()
+    committed.execute(
+        "update procrastinate.procrastinate_jobs set scheduled_at = now() where id = %s", (job["id"],)
+    )
+    await jobs.work(settings)
+
+    assert [m.recipients for m in smtp.messages] == [["second@example.com"], ["first@example.com"]]
+    assert [(r["status"], r["attempts"]) for r in outbox_rows(committed)] == [("sent", 2), ("sent", 1)]
+
+
+async def test_a_mailbox_refused_for_good_fails_alone_and_the_batch_is_not_retried(
+    committed, jobs, settings, smtp
+):
+    smtp.handler.unknown.add("first@example.com")
+    send_two(committed)
+
+    await jobs.work(settings)
+
+    assert [m.recipients for m in smtp.messages] == [["second@example.com"]]
+    assert [r["status"] for r in outbox_rows(committed)] == ["failed", "sent"]
+    assert [j["status"] for j in send_jobs(committed)] == ["failed"]
+
+
+async def test_the_sweep_leaves_a_batch_whose_job_is_waiting(committed, jobs, settings, smtp):
+    send_two(committed)
+    await jobs.sweep(settings)
+    assert len(send_jobs(committed)) == 1
+
+    committed.execute("delete from procrastinate.procrastinate_jobs where task_name = 'email:send_emails'")
+    await jobs.sweep(settings)  # lost: each message gets a job of its own
+
+    assert sorted(m.recipients[0] for m in smtp.messages) == ["first@example.com", "second@example.com"]
+    assert [r["status"] for r in outbox_rows(committed)] == ["sent", "sent"]
+
+
 def test_retries_back_off_exponentially_up_to_a_cap():
     waits = [outbox.retry_wait_s(n) for n in range(outbox.MAX_ATTEMPTS)]
     assert waits[:3] == [outbox.FIRST_RETRY_S, 2 * outbox.FIRST_RETRY_S, 4 * outbox.FIRST_RETRY_S]
@@ -595,7 +703,7 @@ async def test_a_worker_killed_mid_send_does_not_send_twice(committed, jobs, set
 
 async def test_the_sweep_queues_pending_messages_that_lost_their_job(committed, jobs, settings, smtp):
     request_introduction(committed)
-    committed.execute("delete from procrastinate.procrastinate_jobs where task_name = 'email:send_email'")
+    committed.execute("delete from procrastinate.procrastinate_jobs where task_name = 'email:send_emails'")
     await jobs.work(settings)
     assert smtp.messages == []
 

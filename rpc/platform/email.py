@@ -1,13 +1,14 @@
 """Email: the worker side of the outbox (supabase/migrations/20261123090300_email_outbox.sql).
 
-Triggers write each message as a row of `private.outbox` and queue one `email:send_email` job for it, in
-the transaction that causes it. The job renders the row's template and hands it to SMTP, or to the log
-when no SMTP host is configured. It holds the row's lock from reading it until its status is committed,
+Triggers write each message as a row of `private.outbox`, in the transaction that causes it, and queue
+one `email:send_emails` job for that transaction's messages (its batch). The job renders each row's
+template and hands it to SMTP, or to the log when no SMTP host is configured. It holds the row's lock from reading it until its status is committed,
 so two jobs for one message never both send it; a retry of a row carries the same Message-ID, so a
 receiver can drop the duplicate that at-least-once delivery allows (SMTP accepted it, then the worker died
 before committing). While SMTP is down the row stays pending and the job retries with exponential backoff;
-after `MAX_ATTEMPTS` the row is marked failed with its last error. A periodic sweep re-queues pending rows
-no job is waiting for; a job whose worker died is put back in the queue by rpc.platform.jobs.
+after `MAX_ATTEMPTS` the row is marked failed with its last error. A periodic sweep gives a pending row no
+job is waiting for one of its own (`email:send_email`); a job whose worker died is put back in the queue by
+rpc.platform.jobs.
 
 The templates belong to the capabilities that queue them (`rpc/<capability>/templates/email/`); the
 layout they extend, `base.html`, is the platform's.
@@ -181,6 +182,7 @@ LOCK_MESSAGE = """
 select id, template, recipient, context, status, attempts, created_at
 from private.outbox where id = %s for update
 """
+PENDING_IN_BATCH = "select id from private.outbox where batch = %s::xid8 and status = 'pending' order by id"
 MARK_DELIVERED = """
 update private.outbox set status = %s, attempts = attempts + %s, sent_at = now(), message_id = %s,
   last_error = null
@@ -231,18 +233,42 @@ class Mailer:
             calendar_method=facts.get("method") if facts else None,
         )
 
+    async def _connect(self) -> psycopg.AsyncConnection[dict[str, Any]]:
+        return await psycopg.AsyncConnection.connect(
+            self.settings.admin_dsn,
+            application_name="talentbase-email",
+            row_factory=dict_row,
+            autocommit=True,
+        )
+
     async def deliver(self, outbox_id: int) -> str | None:
         """Send one outbox row; returns its status afterwards (None: no such row).
 
         Raises the SMTP error when the message is to be tried again, and `GaveUp` when the row has just been
         marked failed; either way the attempt is committed first.
         """
-        async with (
-            await psycopg.AsyncConnection.connect(
-                self.settings.admin_dsn, application_name="talentbase-email", row_factory=dict_row
-            ) as conn,
-            conn.transaction(),
-        ):
+        async with await self._connect() as conn:
+            return await self._deliver(conn, outbox_id)
+
+    async def deliver_batch(self, batch: str) -> None:
+        """Send the pending rows one transaction wrote, each as `deliver` sends one, so that one recipient's
+        trouble does not hold up the others. Raises afterwards as `deliver` would: an SMTP error when any
+        row is to be tried again (the rows sent are not pending any more, so a retry skips them), else
+        `GaveUp` when a row was marked failed."""
+        problems: list[Exception] = []
+        async with await self._connect() as conn:
+            rows = await (await conn.execute(PENDING_IN_BATCH, (batch,))).fetchall()
+            for row in rows:
+                try:
+                    await self._deliver(conn, row["id"])
+                except (GaveUp, *SMTP_ERRORS) as exc:
+                    problems.append(exc)
+        retry = [problem for problem in problems if not isinstance(problem, GaveUp)]
+        if problems:
+            raise (retry or problems)[0]
+
+    async def _deliver(self, conn: psycopg.AsyncConnection[dict[str, Any]], outbox_id: int) -> str | None:
+        async with conn.transaction():
             row = await (await conn.execute(LOCK_MESSAGE, (outbox_id,))).fetchone()
             if row is None:
                 log.warning("email %s: no such outbox row", outbox_id)
@@ -303,9 +329,17 @@ class Mailer:
 tasks = procrastinate.Blueprint()
 
 
+@tasks.task(name="send_emails", queue="email", pass_context=True, retry=Backoff())
+async def send_emails(context: procrastinate.JobContext, batch: str) -> None:
+    """Queued by `private.send_email` (SQL), never from Python: the rows come first."""
+    mailer: Mailer = context.additional_context["mailer"]
+    await mailer.deliver_batch(batch)
+
+
 @tasks.task(name="send_email", queue="email", pass_context=True, retry=Backoff())
 async def send_email(context: procrastinate.JobContext, outbox_id: int) -> None:
-    """Queued by `private.queue_email` (SQL), never from Python: the row comes first."""
+    """One message's own job: queued by the sweep (`private.requeue_unsent_emails`) for a row that lost its
+    batch's job."""
     mailer: Mailer = context.additional_context["mailer"]
     await mailer.deliver(outbox_id)
 
