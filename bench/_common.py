@@ -84,3 +84,22 @@ def wait_ready(url: str, headers: dict[str, str], timeout_s: float = 30) -> None
                 return
         time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer")
+
+
+def run_app(port: int, **settings: object) -> None:
+    """The app on 127.0.0.1:`port` as a benchmark runs it (called in a child process): no worker, no rate
+    limit in the way, and no local API but those `settings` turn on."""
+    import uvicorn
+
+    from app import create_app
+    from rpc.platform.settings import Settings
+
+    defaults: dict[str, object] = {
+        "auth_api": False,
+        "rest_api": False,
+        "storage_api": False,
+        "run_worker": False,
+        "rate_limit_per_minute": 10_000_000,
+    }
+    app = create_app(Settings(**{**defaults, **settings}))  # type: ignore[arg-type]
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import bcrypt
 import httpx
-from _common import CONNECTIONS, SECONDS, require_wrk, seeded_cluster, wait_ready, wrk
+from _common import CONNECTIONS, SECONDS, require_wrk, run_app, seeded_cluster, wait_ready, wrk
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 # A few more connections than the hasher has threads keep its threads busy; more only queue.
@@ -56,11 +56,7 @@ TARGET_STORM_P99_RATIO = 2.0
 
 
 def serve(port: int, admin_dsn: str, api_dsn: str, folder: str) -> None:
-    import uvicorn
-
-    from app import create_app
     from rpc.local.config import CONFIG_FILE
-    from rpc.platform.settings import Settings
 
     # config.toml's auth limits (30 sign-ins, 150 refreshes per 5 minutes and address) would refuse the load;
     # a copy of it with them raised, as a project would raise them in a config of its own (SUPABASE_CONFIG).
@@ -70,18 +66,14 @@ def serve(port: int, admin_dsn: str, api_dsn: str, folder: str) -> None:
         assert limit in text, f"supabase/config.toml no longer has `{limit}`"
         text = text.replace(limit, limit.split("=")[0] + "= 1000000000", 1)
     config.write_text(text)
-    settings = Settings(
+    run_app(
+        port,
         supabase_config=config,
         database_url=admin_dsn,
         api_database_url=api_dsn,
         auth_api=True,
-        rest_api=False,
-        storage_api=False,
-        run_worker=False,
-        rate_limit_per_minute=10_000_000,
         log_level=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
     )
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 def bcrypt_checks_per_s(seconds: float, threads: int) -> float:

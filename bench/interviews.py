@@ -56,7 +56,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
-from _common import require_wrk, seeded_cluster, wait_ready
+from _common import require_wrk, run_app, seeded_cluster, wait_ready
 
 INTERVIEWERS = int(os.environ.get("BENCH_INTERVIEWERS", "2000"))
 INTERVIEWS_EACH = int(os.environ.get("BENCH_INTERVIEWS_EACH", "25"))  # 2,000 x 25 = 50,000
@@ -198,23 +198,14 @@ class Interviewer:
 
 
 def serve(port: int, admin_dsn: str, postgrest_port: int) -> None:
-    import uvicorn
-
-    from app import create_app
-    from rpc.platform.settings import Settings
-
-    settings = Settings(
+    run_app(
+        port,
         database_url=admin_dsn,
         rest_api=True,
         postgrest_port=postgrest_port,
-        auth_api=False,
-        storage_api=False,
-        run_worker=False,
-        rate_limit_per_minute=10_000_000,
         # PostgREST's 4xx lines (every refused booking) are warnings: they would be logged by the thousand.
         log_level=os.environ.get("BENCH_LOG_LEVEL", "ERROR"),
     )
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 def seed(conn: psycopg.Connection) -> list[Interviewer]:

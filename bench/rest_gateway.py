@@ -13,25 +13,19 @@ import statistics
 import subprocess
 import sys
 
-from _common import ALICE, require_wrk, seeded_cluster, wait_ready, wrk
+from _common import ALICE, require_wrk, run_app, seeded_cluster, wait_ready, wrk
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 
 
 def serve(port: int, postgrest_port: int, admin_dsn: str) -> None:
-    import uvicorn
-
-    from app import create_app
-    from rpc.platform.settings import Settings
-
-    settings = Settings(
+    run_app(
+        port,
         database_url=admin_dsn,
         rest_api=True,
         postgrest_port=postgrest_port,
-        run_worker=False,
         log_level=os.environ.get("BENCH_LOG_LEVEL", "INFO"),
     )
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 def main() -> None:
