@@ -523,7 +523,9 @@ def test_the_service_key_creates_lists_gets_updates_and_deletes_users(api_url, c
     profile = committed_module.execute("select full_name from public.profiles where id = %s", (created.id,))
     assert profile.fetchone() == ("Alan Turing",)
     # The newest first, a page at a time.
-    assert [user.id for user in admin.list_users(page=1, per_page=1)] == [created.id]
+    [listed] = admin.list_users(page=1, per_page=1)
+    assert listed.id == created.id
+    assert listed.model_dump() == admin.get_user_by_id(created.id).user.model_dump()  # identities and all
     assert len(admin.list_users(page=1, per_page=2)) == 2
     assert created.id not in [user.id for user in admin.list_users(page=2, per_page=1)]
     assert admin.get_user_by_id(created.id).user.email == address

@@ -542,20 +542,7 @@ async def list_users(request: Request[Any, Any, Any], auth: NamedDependency[Auth
     except ValueError:
         raise validation_failed("Bad Pagination Parameters") from None
     async with auth.service.transaction() as conn:
-        total = (await (await conn.execute("select count(*) as n from auth.users")).fetchone() or {"n": 0})[
-            "n"
-        ]
-        rows = await (
-            await conn.execute(
-                "select id from auth.users order by created_at desc, id limit %s offset %s",
-                (per_page, (page - 1) * per_page),
-            )
-        ).fetchall()
-        users = []
-        for row in rows:
-            user = await auth.service.user_by_id(conn, str(row["id"]))
-            if user is not None:
-                users.append(await auth.service.user_json(conn, user))
+        total, users = await auth.service.user_page(conn, per_page, (page - 1) * per_page)
     return Response(
         {"users": users, "aud": "authenticated"}, headers=paging_headers(request, page, per_page, total)
     )

@@ -137,6 +137,10 @@ USER_BY_EMAIL = USERS + sql.SQL(
     " and not is_sso_user"
 )
 USER_BY_ID = USERS + sql.SQL(" where id = %s")
+# The admin API's page of users, newest first, with their identities.
+USER_PAGE = sql.SQL(
+    "select {}, {} as identities from auth.users order by created_at desc, id limit %s offset %s"
+).format(FIELDS, IDENTITIES)
 SESSION = sql.SQL("select 1 from auth.sessions where id = %s")
 
 
@@ -159,6 +163,8 @@ QUERIES = {
         "touch_session": TOUCH_SESSION,
         "session_facts": SESSION_FACTS,
         "user_identities": USER_IDENTITIES,
+        "user_page": USER_PAGE,
+        "user_count": sql.SQL("select count(*) as n from auth.users"),
     }.items()
 }
 
@@ -338,6 +344,12 @@ class AuthService:
             " updated_at = now() where user_id = %s and provider = 'email'",
             (user_id,),
         )
+
+    async def user_page(self, conn: Connection, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+        """How many users there are, and a page of them (newest first) as GoTrue's user objects."""
+        count = await (await conn.execute(QUERIES["user_count"])).fetchone()
+        rows = await (await conn.execute(QUERIES["user_page"], (limit, offset))).fetchall()
+        return (count or {"n": 0})["n"], [user_json(row, row["identities"]) for row in rows]
 
     async def user_json(self, conn: Connection, user: dict[str, Any]) -> dict[str, Any]:
         row = await (await conn.execute(QUERIES["user_identities"], (user["id"],))).fetchone()
