@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
+from rpc.jobsearch.settings import JobsearchSettings
 from rpc.matching.settings import MatchingSettings
 from rpc.platform.settings import Settings, is_local_dsn
 
@@ -15,7 +16,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / ".env.example"
 
 def test_every_setting_is_documented() -> None:
     documented = set(dotenv_values(EXAMPLE))
-    fields = {*Settings.model_fields, *MatchingSettings.model_fields}
+    fields = {*Settings.model_fields, *MatchingSettings.model_fields, *JobsearchSettings.model_fields}
     assert {name.upper() for name in fields} == documented
 
 
@@ -23,6 +24,7 @@ def test_the_example_file_reproduces_the_defaults() -> None:
     # Starting with .env.example copied to .env must change nothing.
     assert Settings(_env_file=EXAMPLE) == Settings(_env_file=None)
     assert MatchingSettings(_env_file=EXAMPLE) == MatchingSettings(_env_file=None)
+    assert JobsearchSettings(_env_file=EXAMPLE) == JobsearchSettings(_env_file=None)
 
 
 def test_the_clis_public_secrets_are_named() -> None:
