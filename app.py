@@ -125,7 +125,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
                 "limiter": RateLimiter(settings.rate_limit_per_minute),
                 "settings": settings,
                 "postgrest": postgrest,
-                "ai": AI(settings),
+                "ai": AI(settings, db),
                 "storage": storage_client,
                 "queue": queue,
             }

@@ -8,12 +8,11 @@ from collections.abc import AsyncIterator, Iterator
 import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
-from openai import OpenAIError
 
 from app import create_app
 from rpc.matching.embeddings import DIMENSIONS, embed_missing
 from rpc.matching.settings import MatchingWeights
-from rpc.platform.ai import AI
+from rpc.platform.ai import AI, AIProviderError
 from rpc.platform.settings import Settings
 from tests.ai_server import AIServer
 from tests.conftest import Database
@@ -120,7 +119,7 @@ async def test_an_edited_text_is_embedded_again(committed, admin, settings) -> N
 async def test_a_provider_outage_writes_nothing(committed, admin, settings, ai) -> None:
     user = executive(committed, "Marketing leader")
     ai[0].fail_next = 10  # more than the SDK's retries
-    with pytest.raises(OpenAIError):
+    with pytest.raises(AIProviderError):
         await embed_missing(admin, AI(settings))
     assert (
         vector_dims(

@@ -19,12 +19,11 @@ import msgspec
 from litestar import Controller, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
-from openai import OpenAIError
 from psycopg.types.json import Jsonb
 
 from rpc.matching.embeddings import embed
 from rpc.matching.settings import MatchingSettings, get_matching_settings
-from rpc.platform.ai import AI
+from rpc.platform.ai import AI, AIError
 from rpc.platform.db import Session
 from rpc.platform.errors import ApiError
 
@@ -125,8 +124,8 @@ async def embed_role(session: Session, ai: AI, role_id: UUID) -> None:
         return
     try:
         [vector] = await embed(ai, [rows[0]["description"]])
-    except OpenAIError as exc:
-        log.warning("matching role %s without its embedding: %s", role_id, exc)
+    except AIError as exc:
+        log.warning("matching role %s without its embedding: %s", role_id, exc.message)
         return
     await session.privileged().fetch(SET_ROLE_EMBEDDING, (vector, role_id, rows[0]["description"]))
 

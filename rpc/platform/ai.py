@@ -1,24 +1,118 @@
-"""The OpenAI-compatible client every capability uses (`OPENAI_API_KEY`, and `OPENAI_BASE_URL` for any
-OpenAI-compatible provider: DeepSeek, Gemini's endpoint, a local server). Without a key the AI features are
-off, and callers say so rather than fail."""
+"""The AI layer every capability uses: chat (whole or streamed), structured output validated against a pydantic
+model, and embeddings, through the OpenAI SDK: OpenAI itself or, by `OPENAI_BASE_URL`, any compatible
+provider (DeepSeek, Gemini's endpoint, a local server). Without `OPENAI_API_KEY` the AI features are off and
+say so: 503 `ai_not_configured`.
+
+The SDK times each attempt out (`OPENAI_TIMEOUT_S`) and retries 429s, 5xx, timeouts and lost connections with
+exponential backoff, honouring Retry-After (`OPENAI_MAX_RETRIES`). What still fails becomes one of our client
+errors (502 `ai_provider_error`, 504 `ai_timeout`); the provider's own words go to the log, never to clients.
+
+A call on a user's behalf is refused once the user has spent their tokens of the day (UTC,
+`AI_DAILY_TOKENS_PER_USER`: 429 `ai_budget_exceeded`), and its tokens are added to their day in
+`private.ai_usage` when it ends. Calls running at once are each checked before any is recorded, so a day
+may end a few calls past the budget, never more. Recording needs the database: an AI without one (the
+worker's, for now) neither checks nor records.
+"""
 
 from __future__ import annotations
 
-from openai import AsyncOpenAI, OpenAIError
+import logging
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar, cast
+from uuid import UUID
 
+import anyio
+import psycopg
+from openai import APITimeoutError, AsyncOpenAI, OpenAIError, omit
+from openai.lib import type_to_response_format_param
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+from psycopg_pool import PoolTimeout
+from pydantic import BaseModel, ValidationError
+
+from rpc.platform.db import SERVICE, Database
+from rpc.platform.errors import ApiError
 from rpc.platform.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=BaseModel)
+
+TOKENS_TODAY = "select private.ai_tokens_today(%s) as used"
+RECORD_USAGE = "select private.record_ai_usage(%s, %s, %s)"
+
+
+class AIError(ApiError):
+    """What the AI layer raises: client errors that the platform's handlers answer as they are."""
+
+
+class AINotConfigured(AIError):
+    def __init__(self) -> None:
+        super().__init__(503, "ai_not_configured", "the AI features are not configured on this server")
+
+
+class AIProviderError(AIError):
+    def __init__(self, message: str = "the AI provider failed to answer, try again") -> None:
+        super().__init__(502, "ai_provider_error", message)
+
+
+class AITimeout(AIError):
+    def __init__(self) -> None:
+        super().__init__(504, "ai_timeout", "the AI provider took too long to answer, try again")
+
+
+class AIBudgetExceeded(AIError):
+    def __init__(self, now: datetime | None = None) -> None:
+        now = now or datetime.now(UTC)
+        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+        super().__init__(
+            429,
+            "ai_budget_exceeded",
+            "you have used today's AI allowance; it renews at midnight UTC",
+            {"Retry-After": str(max(1, int((midnight - now).total_seconds())))},
+        )
+
+
+@contextmanager
+def provider_errors(what: str, model: str) -> Iterator[None]:
+    """The SDK's errors, once its retries are spent, as ours; the provider's words in the log only."""
+    try:
+        yield
+    except APITimeoutError as exc:
+        log.warning("%s with %s timed out", what, model)
+        raise AITimeout from exc
+    except OpenAIError as exc:
+        log.warning("%s with %s failed: %s", what, model, exc)
+        raise AIProviderError from exc
+
+
+def estimated_tokens(text: str) -> int:
+    """About four characters a token: what an ended call costs when the provider did not say (a stream cut
+    or left before its usage chunk, a provider that sends no usage)."""
+    return -(-len(text) // 4)
+
+
+def prompt_text(messages: Sequence[ChatCompletionMessageParam]) -> str:
+    return "".join(str(message.get("content") or "") for message in messages)
 
 
 class AI:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, db: Database | None = None) -> None:
+        """`db`: where usage is checked and recorded (the app's request pool)."""
         key = settings.openai_api_key
+        self.db = db
+        self.chat_model = settings.chat_model
+        self.structured_model = settings.structured_model
         self.embeddings_model = settings.embeddings_model
+        self.daily_tokens = settings.ai_daily_tokens_per_user
         self.client = (
             AsyncOpenAI(
                 api_key=key.get_secret_value(),
                 base_url=settings.openai_base_url,
                 timeout=settings.openai_timeout_s,
-                max_retries=2,
+                max_retries=settings.openai_max_retries,
             )
             if key is not None
             else None
@@ -28,16 +122,141 @@ class AI:
     def enabled(self) -> bool:
         return self.client is not None
 
-    async def embed(self, texts: list[str], *, dimensions: int) -> list[list[float]]:
-        """One vector of `dimensions` per text, in order; OpenAIError if the provider returns anything else."""
+    def configured(self) -> AsyncOpenAI:
         if self.client is None:
-            raise OpenAIError("no AI provider is configured (OPENAI_API_KEY)")
-        response = await self.client.embeddings.create(
-            model=self.embeddings_model, input=texts, dimensions=dimensions
+            raise AINotConfigured
+        return self.client
+
+    async def check_budget(self, user_id: UUID | None) -> None:
+        """AIBudgetExceeded if the user has spent their tokens of the day."""
+        if user_id is None or self.db is None or not self.daily_tokens:
+            return
+        [row] = await self.db.fetch(SERVICE, TOKENS_TODAY, (user_id,))
+        if row["used"] >= self.daily_tokens:
+            raise AIBudgetExceeded
+
+    async def record(self, user_id: UUID | None, prompt_tokens: int, completion_tokens: int) -> None:
+        """Add a call's tokens to its user's day. A failure is logged, not raised: the call has been paid
+        for and its answer is worth more to the caller than the record."""
+        if self.db is None:
+            return
+        try:
+            await self.db.fetch(SERVICE, RECORD_USAGE, (user_id, prompt_tokens, completion_tokens))
+        except (psycopg.Error, PoolTimeout):
+            log.exception(
+                "AI usage of %s not recorded (%d + %d tokens)", user_id, prompt_tokens, completion_tokens
+            )
+
+    async def record_usage(
+        self,
+        user_id: UUID | None,
+        usage: CompletionUsage | None,
+        messages: Sequence[ChatCompletionMessageParam],
+        answer: str,
+    ) -> None:
+        if usage is not None:
+            await self.record(user_id, usage.prompt_tokens, usage.completion_tokens)
+        else:
+            await self.record(user_id, estimated_tokens(prompt_text(messages)), estimated_tokens(answer))
+
+    async def complete(
+        self, what: str, model: str, messages: list[dict[str, Any]], user_id: UUID | None, **options: Any
+    ) -> str:
+        """One whole answer's text, its usage recorded."""
+        client = self.configured()
+        await self.check_budget(user_id)
+        params = cast(list[ChatCompletionMessageParam], messages)
+        with provider_errors(what, model):
+            response: ChatCompletion = await client.chat.completions.create(
+                model=model, messages=params, **options
+            )
+        message = response.choices[0].message if response.choices else None
+        await self.record_usage(user_id, response.usage, params, (message and message.content) or "")
+        if message is None or message.content is None:
+            log.warning("%s with %s: no answer (refusal: %s)", what, model, message and message.refusal)
+            raise AIProviderError("the AI provider gave no answer, try again")
+        return message.content
+
+    async def chat(
+        self, messages: list[dict[str, Any]], *, user_id: UUID | None, max_tokens: int | None = None
+    ) -> str:
+        """The model's answer to `messages` (OpenAI's chat format), whole."""
+        return await self.complete(
+            "chat", self.chat_model, messages, user_id, max_tokens=omit if max_tokens is None else max_tokens
         )
+
+    async def stream_chat(
+        self, messages: list[dict[str, Any]], *, user_id: UUID | None, max_tokens: int | None = None
+    ) -> AsyncIterator[str]:
+        """The model's answer as it comes, in text deltas. The first `__anext__` raises what a call before the
+        first delta can (not configured, over budget, the provider refusing); a later one raises
+        AIProviderError if the stream breaks off (or ends without a finish), AITimeout if it stalls.
+
+        Usage is recorded when the stream ends, however it ends: the provider's count when its last chunk
+        came, else an estimate of what was sent and received. Close it when leaving early (`aclosing`, or
+        `aclose()`), so that happens at once and the connection is released."""
+        client = self.configured()
+        await self.check_budget(user_id)
+        params = cast(list[ChatCompletionMessageParam], messages)
+        with provider_errors("streamed chat", self.chat_model):
+            stream = await client.chat.completions.create(
+                model=self.chat_model,
+                messages=params,
+                max_tokens=omit if max_tokens is None else max_tokens,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        received: list[str] = []
+        usage: CompletionUsage | None = None
+        finished = False
+        try:
+            with provider_errors("streamed chat", self.chat_model):
+                async for chunk in stream:
+                    usage = chunk.usage or usage
+                    for choice in chunk.choices:
+                        finished = finished or choice.finish_reason is not None
+                        if choice.delta.content:
+                            received.append(choice.delta.content)
+                            yield choice.delta.content
+            if not finished:
+                log.warning("streamed chat with %s ended without a finish", self.chat_model)
+                raise AIProviderError("the AI provider's answer broke off, try again")
+        finally:
+            # Also when the consumer was cancelled (a client gone): the record must still be written.
+            with anyio.CancelScope(shield=True):
+                await stream.close()
+                await self.record_usage(user_id, usage, params, "".join(received))
+
+    async def structured(self, messages: list[dict[str, Any]], schema: type[T], *, user_id: UUID | None) -> T:
+        """The model's answer as an instance of `schema`, asked for with its JSON schema (strict) and
+        validated: an answer that does not match is AIProviderError, and nothing of it is returned."""
+        content = await self.complete(
+            "structured output",
+            self.structured_model,
+            messages,
+            user_id,
+            response_format=type_to_response_format_param(schema),
+        )
+        try:
+            return schema.model_validate_json(content)
+        except ValidationError as exc:
+            log.warning("%s answered no %s: %s", self.structured_model, schema.__name__, exc)
+            raise AIProviderError(
+                "the AI provider's answer did not have the expected form, try again"
+            ) from exc
+
+    async def embed(self, texts: list[str], *, dimensions: int) -> list[list[float]]:
+        """One vector of `dimensions` per text, in order (the platform's own usage, on nobody's behalf)."""
+        client = self.configured()
+        with provider_errors("embeddings", self.embeddings_model):
+            response = await client.embeddings.create(
+                model=self.embeddings_model, input=texts, dimensions=dimensions
+            )
+        await self.record(None, response.usage.prompt_tokens, 0)
         vectors = [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
         if len(vectors) != len(texts) or any(len(vector) != dimensions for vector in vectors):
-            raise OpenAIError(
-                f"{self.embeddings_model} did not return {len(texts)} vectors of {dimensions} dimensions"
+            log.warning(
+                "%s did not return %d vectors of %d dimensions", self.embeddings_model, len(texts), dimensions
             )
+            raise AIProviderError
         return vectors

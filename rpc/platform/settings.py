@@ -68,7 +68,11 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_timeout_s: float = 30.0
+    openai_max_retries: int = Field(2, ge=0, description="the SDK's retries of 429s, 5xx and timeouts")
+    chat_model: str = "gpt-4o-mini"
+    structured_model: str = "gpt-4o-mini"
     embeddings_model: str = "text-embedding-3-small"
+    ai_daily_tokens_per_user: int = Field(200_000, ge=0, description="0: no limit")
 
     # Email: SMTP (empty host: messages go to the log and stay in the outbox as delivered-to-console).
     smtp_host: str | None = None
