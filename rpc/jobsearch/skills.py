@@ -7,9 +7,8 @@ embeddings provider configured, embeds the query and merges the skills nearest i
 the migration 20261130130300_jobsearch_skills.sql). Without a provider, or when it fails, the answer is the
 text ranking alone, with `by_meaning` false: a search box should still find "k8s" while the provider is down.
 
-The worker's `jobsearch:embed_skills` keeps `private.skill_embeddings` current: a trigger queues it when a
-skill or an alias changes, and it runs every five minutes to catch up (a provider configured later, another
-embeddings model, a run that failed).
+The worker's `jobsearch:embed_skills` keeps `private.skill_embeddings` current: every minute it embeds the
+skills whose text changed, or that have no embedding of the configured model yet.
 """
 
 from __future__ import annotations
@@ -73,7 +72,7 @@ async def embed_skills(conn: psycopg.AsyncConnection, ai: AI) -> int:
     return written
 
 
-@tasks.periodic(cron="*/5 * * * *", periodic_id="embed_skills")
+@tasks.periodic(cron="* * * * *", periodic_id="embed_skills")
 @tasks.task(
     name="embed_skills",
     queue="ai",
@@ -81,8 +80,8 @@ async def embed_skills(conn: psycopg.AsyncConnection, ai: AI) -> int:
     queueing_lock="skill_embeddings",
     pass_context=True,
 )
-async def embed_skills_task(context: procrastinate.JobContext, timestamp: int | None = None) -> None:
-    """`timestamp`: the periodic run's; the trigger's jobs have none."""
+async def embed_skills_task(context: procrastinate.JobContext, timestamp: int) -> None:
+    """Every minute: the skills whose embedding is missing or stale (see private.skills_to_embed)."""
     ai: AI = context.additional_context["ai"]
     if not ai.enabled:
         return

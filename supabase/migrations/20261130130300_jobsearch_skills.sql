@@ -10,8 +10,9 @@
 --     is configured, by vector similarity too (private.search_skills_by_meaning), which needs the query's
 --     embedding and so a secret.
 -- The vectors live here, in private.skill_embeddings (pgvector, an HNSW index for cosine distance), written
--- by the worker's `jobsearch:embed_skills`: a trigger queues it whenever a skill or an alias changes, and
--- a periodic run catches up on the rest (a provider configured later, another model, a failed run).
+-- by the worker's `jobsearch:embed_skills`, which runs every minute and embeds what is missing or stale
+-- (changed text, another model). No trigger queues it: a queued job's queueing lock would make every
+-- transaction that edits the ontology wait for any other still open, for changes an admin makes rarely.
 
 -- Indexes for the searches below: full text over names and aliases (the same expressions as the
 -- function's, so the planner matches them) and prefixes of the normalised names and aliases.
@@ -162,30 +163,6 @@ as $$
   limit batch;
 $$;
 revoke execute on function private.skills_to_embed(text, integer) from public;
-
--- Queue the worker's job: at most one waiting (procrastinate's queueing lock), never two running (its
--- lock). The job finds what changed itself, so one per statement is enough, whatever it touched.
-create function private.queue_skill_embeddings()
-returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
-begin
-  insert into procrastinate.procrastinate_jobs (queue_name, task_name, lock, queueing_lock, args)
-  values ('ai', 'jobsearch:embed_skills', 'skill_embeddings', 'skill_embeddings', '{}')
-  on conflict (queueing_lock) where status = 'todo' do nothing;
-  return null;
-end;
-$$;
-revoke execute on function private.queue_skill_embeddings() from public;
-
-create trigger skills_queue_embeddings
-  after insert or update of name, category, parent_id on public.skills
-  for each statement execute function private.queue_skill_embeddings();
-create trigger skill_aliases_queue_embeddings
-  after insert or update or delete on public.skill_aliases
-  for each statement execute function private.queue_skill_embeddings();
 
 -- Search by meaning ---------------------------------------------------------------------------------
 
