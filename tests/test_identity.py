@@ -1056,6 +1056,7 @@ def test_anon_executes_only_the_public_functions_meant_for_visitors(conn):
     ).fetchall()
     assert {name for (name,) in rows} == {
         "resolve_skills",
+        "search_jobs",  # the job board's search
         "search_skills",  # the ontology is public: free text to its closest skills
         # A candidate's self-scheduling page, with the emailed token and no account:
         "scheduling_invitation",
