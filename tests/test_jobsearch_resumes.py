@@ -196,7 +196,7 @@ async def worker(database, api_url) -> AsyncIterator[Worker]:
     queue = Queue(settings, CAPABILITIES)
     app = queue.app()
     app.periodic_registry = PeriodicRegistry()
-    async with app.open_async():
+    async with queue.opened(app):
         yield Worker(app, queue, settings)
 
 
@@ -665,6 +665,36 @@ async def test_with_ai_the_sections_and_skills_are_the_ais_reading(
     [request] = provider[0].requests
     assert request["response_format"]["type"] == "json_schema"
     assert "Where I worked" in request["messages"][-1]["content"]
+    # Read on Alice's behalf: her tokens, counted against her budget.
+    assert usage_today(committed_module, alice.id) > 0
+
+
+def usage_today(conn: psycopg.Connection, user_id: str) -> int:
+    row = conn.execute(
+        "select total_tokens from private.ai_usage where user_id = %s and day = (now() at time zone 'utc')::date",
+        (user_id,),
+    ).fetchone()
+    return row[0] if row else 0
+
+
+async def test_a_user_over_their_ai_budget_has_the_headings_split_it(
+    committed_module, api_url, worker, alice, provider, ai_settings
+):
+    committed_module.execute(
+        "insert into private.ai_usage (user_id, day, requests, prompt_tokens)"
+        " values (%s, (now() at time zone 'utc')::date, 1, %s)"
+        " on conflict (user_id, day) do update set prompt_tokens = excluded.prompt_tokens",
+        (alice.id, ai_settings.ai_daily_tokens_per_user),
+    )
+    try:
+        path = upload(api_url, alice, "cv.txt", "\n".join(RESUME_LINES).encode(), TEXT)
+        await worker.work(ai_settings)
+    finally:
+        committed_module.execute("delete from private.ai_usage where user_id = %s", (alice.id,))
+    row = read(committed_module, path)
+    assert row["status"] == "ready"
+    assert [s["kind"] for s in row["sections"]] == ["header", "summary", "experience", "skills"]
+    assert provider[0].requests == []
 
 
 @pytest.mark.parametrize(

@@ -382,7 +382,7 @@ async def run_periodic(settings: Settings) -> None:
     queue = Queue(settings, CAPABILITIES)
     app = queue.app()
     app.periodic_registry = PeriodicRegistry()
-    async with app.open_async():
+    async with queue.opened(app):
         await app.configure_task("jobsearch:embed_skills").defer_async(timestamp=0)
         await app.run_worker_async(
             queues=["ai"],

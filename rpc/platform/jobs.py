@@ -27,7 +27,7 @@ from procrastinate.worker import Worker
 from rpc.platform import email
 from rpc.platform.ai import AI
 from rpc.platform.capabilities import Capability, email_template_dirs, name_of
-from rpc.platform.db import LivePool
+from rpc.platform.db import Database, LivePool
 from rpc.platform.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,9 @@ class Queue:
         self.settings = settings
         self.tasks = combined_tasks(tuple(capabilities))
         self.template_dirs = [*email_template_dirs(capabilities), *email_templates]
+        # Where the AI calls jobs make on a user's behalf are metered (their budget, their usage), as the
+        # app's are; open while a worker runs.
+        self.db = Database(settings.api_dsn, min_size=0, max_size=2, timeout_s=settings.db_pool_timeout_s)
 
     def context(self, settings: Settings | None = None) -> dict[str, Any]:
         """What every task finds in `context.additional_context`."""
@@ -114,8 +117,18 @@ class Queue:
         return {
             "settings": settings,
             "mailer": email.Mailer(settings, self.template_dirs),
-            "ai": AI(settings),
+            "ai": AI(settings, self.db),
         }
+
+    @contextlib.asynccontextmanager
+    async def opened(self, app: procrastinate.App) -> AsyncIterator[procrastinate.App]:
+        """`app` open, and the jobs' own pool with it."""
+        await self.db.open()
+        try:
+            async with app.open_async():
+                yield app
+        finally:
+            await self.db.close()
 
     def app(self) -> procrastinate.App:
         connector = procrastinate.PsycopgConnector(
@@ -166,8 +179,7 @@ class Queue:
     @contextlib.asynccontextmanager
     async def running_worker(self) -> AsyncIterator[procrastinate.App]:
         """A supervised worker in this process (the local stack); cancelled gracefully on exit."""
-        app = self.app()
-        async with app.open_async():
+        async with self.opened(self.app()) as app:
             task = asyncio.create_task(
                 self.supervise(app, name="in-process", shutdown_graceful_timeout=5),
                 name="procrastinate-worker",
@@ -182,9 +194,8 @@ class Queue:
     async def work(self) -> None:
         """A worker process's whole life (`litestar worker`): supervised until SIGINT or SIGTERM, which let
         the jobs at hand finish."""
-        app = self.app()
         loop = asyncio.get_running_loop()
-        async with app.open_async():
+        async with self.opened(self.app()) as app:
             supervisor = asyncio.create_task(self.supervise(app), name="procrastinate-worker")
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, supervisor.cancel)
