@@ -117,6 +117,20 @@ async def test_a_stream_yields_the_words_in_order_and_records_the_providers_usag
     assert usage(committed, user) == (1, 2, 5)
 
 
+async def test_a_stream_asks_for_the_chat_model_with_the_messages_and_limit(make_ai, fresh, user) -> None:
+    async with aclosing(
+        make_ai(chat_model="chat-model-x").stream_chat(HELLO, user_id=user, max_tokens=50)
+    ) as stream:
+        assert [delta async for delta in stream] == ["You", " said:", " hello", " world"]
+    [request] = fresh.requests
+    assert (request["model"], request["messages"], request["max_tokens"], request["stream"]) == (
+        "chat-model-x",
+        HELLO,
+        50,
+        True,
+    )
+
+
 async def test_a_stream_left_early_records_what_was_received(make_ai, fresh, committed, user) -> None:
     fresh.script(Reply(content="one two three four five", chunk_delay_s=0.05))
     async with aclosing(make_ai().stream_chat(HELLO, user_id=user)) as stream:
