@@ -12,7 +12,17 @@ search:  200,000 role postings (BENCH_LISTINGS) of 2,000 companies, nine in ten 
          Times are the call's own, client-side. `search_p50_ms` and `search_p95_ms` are the visitor's;
          `search_rls_ratio` is the slower of the two RLS callers' p50 over the bypassing caller's.
 
-Targets: `search_p50_ms` under 20, `search_rls_ratio` at most 1.2.
+chat:    the careers chat's added latency to the first streamed token over the provider's own. The
+         provider is tests/ai_server.py in a process of its own, sending its first byte after a fixed
+         delay (BENCH_CHAT_PROVIDER_DELAY_MS, 50); the app (one uvicorn worker) uses it. Alice has a
+         resume longer than the context's budget, five saved listings and ten conversations of ten turns,
+         which BENCH_CHAT_CALLS messages continue in turn. Each round asks the provider directly (a prompt
+         of the chat's size) and the chat (`POST /functions/v1/ai/chat`, read to its `done`), each first in
+         turn, timing each from the request to its first token, client-side. `chat_ttft_overhead_ms` is
+         the median of the rounds' differences: token check, the turn's statement, the budget check, the
+         SDK and the stream's start.
+
+Targets: `search_p50_ms` under 20, `search_rls_ratio` at most 1.2, `chat_ttft_overhead_ms` at most 10.
 
 Each measurement takes the `postgres` DSN of a migrated, seeded cluster of its own (bench/_common.py) and
 returns its name=value lines; `main` prints them. A measurement is added by appending its function to
@@ -24,12 +34,14 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import statistics
 import time
 from collections.abc import Callable
 
+import httpx
 import psycopg
-from _common import seeded_cluster
+from _common import ALICE, run_app, seeded_cluster, wait_ready
 
 LISTINGS = int(os.environ.get("BENCH_LISTINGS", "200000"))
 SEARCH_CALLS = int(os.environ.get("BENCH_SEARCH_CALLS", "300"))
@@ -218,7 +230,208 @@ def target(name: str, value: float, met: bool, digits: int = 2) -> Lines:
     return [(name, f"{value:.{digits}f}"), (f"{name}_target_met", str(met).lower())]
 
 
-MEASUREMENTS: list[Callable[[str], Lines]] = [search]
+# Careers chat ------------------------------------------------------------------------------------------
+
+CHAT_CALLS = int(os.environ.get("BENCH_CHAT_CALLS", "200"))
+CHAT_PROVIDER_DELAY_MS = float(os.environ.get("BENCH_CHAT_PROVIDER_DELAY_MS", "50"))
+TARGET_CHAT_TTFT_OVERHEAD_MS = 10.0
+CHAT_ANSWER = "Start with the two roles you saved, then tailor your resume to each of them."
+CHAT_CONVERSATIONS = 10
+# Alice's context and history: a resume longer than the context budget, five saved listings, and ten
+# conversations of ten finished turns each, which the chat's calls continue in turn.
+CHAT_SEED = (
+    """
+insert into public.resumes (user_id, object_path, content_hash, media_type, text, status, is_primary)
+values (%(alice)s, %(path)s, encode(sha256(convert_to(%(resume)s, 'utf8')), 'hex'),
+        'text/plain', %(resume)s, 'ready', true)
+""",
+    """
+insert into public.saved_listings (user_id, role_posting_id)
+select %(alice)s, l.role_posting_id from public.listings l order by l.opened_at desc limit 5
+""",
+    """
+with conversations as (
+  insert into public.chat_conversations (user_id, title)
+  select %(alice)s, 'Bench conversation ' || c from generate_series(1, %(conversations)s) c
+  returning id
+)
+insert into public.chat_messages (conversation_id, user_id, role, content, status, created_at, completed_at)
+select c.id, %(alice)s, case when m %% 2 = 0 then 'user' else 'assistant' end,
+       repeat('A sentence of an earlier turn. ', 8), 'complete',
+       now() - interval '1 hour' + m * interval '1 second', now() - interval '1 hour' + m * interval '1 second'
+from conversations c, generate_series(0, 19) m
+returning conversation_id
+""",
+)
+
+
+def serve_provider(port: int, delay_s: float) -> None:
+    """tests/ai_server.py (in a child process): every chat answers CHAT_ANSWER, after `delay_s`."""
+    import uvicorn
+
+    from tests.ai_server import AIServer, Reply
+
+    provider = AIServer()
+    provider.default = Reply(CHAT_ANSWER, delay_s=delay_s)
+    uvicorn.run(provider.app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def serve_chat(port: int, dsn: str, provider_url: str) -> None:
+    run_app(
+        port,
+        database_url=dsn,
+        openai_api_key="sk-bench",
+        openai_base_url=provider_url,
+        ai_daily_tokens_per_user=10**12,  # checked on every call, never reached
+        log_level="WARNING",
+    )
+
+
+def first_token_ms(
+    client: httpx.Client,
+    url: str,
+    body: dict[str, object],
+    headers: dict[str, str],
+    first: Callable[[str], bool],
+) -> tuple[float, str, str]:
+    """Milliseconds from sending the request to reading the first line `first` accepts; the last line; and
+    the Server-Timing header."""
+    began = time.perf_counter()
+    elapsed, last = None, ""
+    with client.stream("POST", url, json=body, headers=headers) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if elapsed is None and first(line):
+                elapsed = (time.perf_counter() - began) * 1000
+            last = line or last
+    if elapsed is None:
+        raise RuntimeError(f"{url} streamed no token; its last line: {last}")
+    return elapsed, last, response.headers.get("server-timing", "")
+
+
+def provider_token(line: str) -> bool:
+    """A chunk of the provider's stream with text in it (its first carries only the role)."""
+    if not line.startswith("data: {"):
+        return False
+    choices = json.loads(line[6:])["choices"]
+    return bool(choices and choices[0]["delta"].get("content"))
+
+
+def chat(dsn: str) -> Lines:
+    from multiprocessing import get_context
+
+    from rpc.jobsearch.chat import SYSTEM_PROMPT
+    from rpc.local.rest import free_port
+    from rpc.local.tokens import mint_user_token
+    from rpc.platform.settings import SUPABASE_CLI_JWT_SECRET
+
+    # About 9,000 characters: more than the context's budget.
+    resume = "Led finance and operations teams through growth, two acquisitions and an IPO. " * 115
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(CHAT_SEED[0], {"alice": ALICE, "path": f"{ALICE}/resume.txt", "resume": resume})
+        conn.execute(CHAT_SEED[1], {"alice": ALICE})
+        conversations = sorted(
+            {
+                str(row[0])
+                for row in conn.execute(CHAT_SEED[2], {"alice": ALICE, "conversations": CHAT_CONVERSATIONS})
+            }
+        )
+    spawn = get_context("spawn")
+    provider_port, app_port = free_port(), free_port()
+    provider_url = f"http://127.0.0.1:{provider_port}/v1"
+    children = [
+        spawn.Process(
+            target=serve_provider, args=(provider_port, CHAT_PROVIDER_DELAY_MS / 1000), daemon=True
+        ),
+        spawn.Process(target=serve_chat, args=(app_port, dsn, provider_url), daemon=True),
+    ]
+    for child in children:
+        child.start()
+    try:
+        token = mint_user_token(dsn, "alice@example.com", SUPABASE_CLI_JWT_SECRET, issuer="bench")
+        wait_ready(f"http://127.0.0.1:{app_port}/health", {})
+        user = {"Authorization": f"Bearer {token}"}
+        # The provider asked directly with a prompt of the chat's size: the system prompt and a context
+        # at its budget (about 6,000 characters), twenty earlier messages, the question.
+        direct = {
+            "model": "gpt-4o-mini",
+            "messages": [
+                {"role": "system", "content": SYSTEM_PROMPT + "\n\n" + resume[:6000]},
+                *[
+                    {
+                        "role": "user" if m % 2 == 0 else "assistant",
+                        "content": "A sentence of an earlier turn. " * 8,
+                    }
+                    for m in range(20)
+                ],
+                {"role": "user", "content": "Which of my saved roles fits me best?"},
+            ],
+            "max_tokens": 1024,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        provider, ours, database = [], [], []
+        with httpx.Client(timeout=30) as client:
+            wait_provider(client, f"{provider_url}/chat/completions", direct)
+            for call in range(-20, CHAT_CALLS):  # 20 warm-up rounds first
+                body = {
+                    "message": "Which of my saved roles fits me best?",
+                    "conversation_id": conversations[call % len(conversations)],
+                }
+                # Each goes first in turn.
+                measured = {}
+                for name in ("provider", "chat") if call % 2 else ("chat", "provider"):
+                    if name == "provider":
+                        measured[name], _, _ = first_token_ms(
+                            client, f"{provider_url}/chat/completions", direct, {}, provider_token
+                        )
+                    else:
+                        measured[name], last, timing = first_token_ms(
+                            client,
+                            f"http://127.0.0.1:{app_port}/functions/v1/ai/chat",
+                            body,
+                            user,
+                            lambda line: line.startswith('data: {"text"'),
+                        )
+                        if not last.startswith('data: {"message_id"'):
+                            raise RuntimeError(f"the chat did not end with done: {last}")
+                        db = re.search(r"db;dur=([\d.]+)", timing)
+                if call >= 0:
+                    provider.append(measured["provider"])
+                    ours.append(measured["chat"])
+                    database.append(float(db.group(1)) if db else 0.0)
+    finally:
+        for child in children:
+            child.terminate()
+            child.join(10)
+    overheads = [o - p for o, p in zip(ours, provider, strict=True)]
+    overhead = statistics.median(overheads)
+    print(
+        f"# chat: {CHAT_CALLS} calls each, the provider's first byte after {CHAT_PROVIDER_DELAY_MS:.0f} ms;"
+        f" the chat's time in Postgres before its first token, p50 {statistics.median(database):.2f} ms",
+        flush=True,
+    )
+    return [
+        ("chat_provider_ttft_p50_ms", f"{statistics.median(provider):.2f}"),
+        ("chat_ttft_p50_ms", f"{statistics.median(ours):.2f}"),
+        *target("chat_ttft_overhead_ms", overhead, overhead <= TARGET_CHAT_TTFT_OVERHEAD_MS),
+        ("chat_ttft_overhead_p95_ms", f"{percentile(overheads, 0.95):.2f}"),
+    ]
+
+
+def wait_provider(client: httpx.Client, url: str, body: dict[str, object], timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            first_token_ms(client, url, body, {}, provider_token)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+MEASUREMENTS: list[Callable[[str], Lines]] = [search, chat]
 
 
 def main() -> None:
