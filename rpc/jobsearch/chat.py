@@ -84,7 +84,10 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class ChatRequest(msgspec.Struct, forbid_unknown_fields=True):
-    message: Annotated[str, msgspec.Meta(min_length=1, max_length=MESSAGE_CHARS, pattern=r"\S")]
+    # Not blank, and no NUL (Postgres text cannot hold one: the statement would fail, a 500). Linear.
+    message: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=MESSAGE_CHARS, pattern=r"\A(?=\s*[^\s\x00])[^\x00]*\Z")
+    ]
     conversation_id: UUID | None = None
 
 

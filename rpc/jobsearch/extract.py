@@ -181,8 +181,9 @@ def read_text(data: bytes) -> Extracted:
 
 def tidy(text: str) -> str:
     """Unix line ends, no trailing blanks, at most one empty line in a row, at most MAX_TEXT_CHARS; a text
-    with no words in it is a file with no text layer (a scan) or a blank one."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    with no words in it is a file with no text layer (a scan) or a blank one. No NULs: a PDF's text may
+    have them (unmapped glyphs), and Postgres text cannot hold them."""
+    text = text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
     text = re.sub(r"[ \t\f\v]+\n", "\n", text)
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
     if not any(c.isalnum() for c in text):

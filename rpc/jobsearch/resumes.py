@@ -338,7 +338,8 @@ async def requeue_stranded_resumes(context: procrastinate.JobContext, timestamp:
 
 # -- POST /functions/v1/resumes/process ----------------------------------------------------------------------
 
-ObjectPath = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+# No NUL: Postgres text cannot hold one (the lookup would fail, a 500), and no object's name has one.
+ObjectPath = Annotated[str, msgspec.Meta(min_length=1, max_length=1024, pattern=r"\A[^\x00]*\Z")]
 
 
 class ProcessRequest(msgspec.Struct, forbid_unknown_fields=True):

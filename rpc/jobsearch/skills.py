@@ -93,7 +93,8 @@ async def embed_skills_task(context: procrastinate.JobContext, timestamp: int) -
         log.info("embedded %d skills", written)
 
 
-Query = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S")]
+# Not blank, and no NUL (Postgres text cannot hold one: the query would fail, a 500).
+Query = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\A(?=\s*[^\s\x00])[^\x00]*\Z")]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=50)]
 
 
