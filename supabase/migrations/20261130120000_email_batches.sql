@@ -13,7 +13,10 @@ alter table private.outbox add column batch xid8;
 alter table private.outbox alter column batch set default pg_current_xact_id();
 comment on column private.outbox.batch is
   'The transaction that wrote the message: one email:send_emails job sends a batch''s pending messages.';
+-- The pending messages, by batch: it serves the sweep's scan of what is pending as well as the old index
+-- by creation time did, which goes (one index fewer for every message to keep).
 create index outbox_batch_idx on private.outbox (batch) where status = 'pending';
+drop index private.outbox_unsent_idx;
 
 -- The job for a transaction's messages: the first message queues it, the others find it waiting.
 create function private.queue_email_batch(batch xid8)
