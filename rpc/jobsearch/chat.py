@@ -22,7 +22,6 @@ provider's stream is closed at once, so its tokens stop).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncGenerator
 from typing import Annotated, Any, LiteralString, cast
 from uuid import UUID
@@ -100,7 +99,12 @@ def cut(text: str, chars: int) -> str:
         return ""
     head = text[:room]
     if not text[room].isspace():
-        head = re.sub(r"\S*$", "", head) or head  # the word cut in half goes, unless it is all there is
+        # The word cut in half goes, unless it is all there is (a loop from the end: a regex anchored at
+        # the end would try every position of the resume, 0.6 ms before the first token).
+        end = len(head)
+        while end and not head[end - 1].isspace():
+            end -= 1
+        head = head[:end] or head
     return head.rstrip() + TRUNCATED
 
 
