@@ -556,6 +556,33 @@ async def test_by_meaning_finds_what_the_words_do_not_say(committed, admin, sett
     assert body["skills"][0]["similarity"] > body["skills"][1]["similarity"]
 
 
+def spent_today(conn: psycopg.Connection, user_id: str) -> int:
+    row = conn.execute(
+        "select total_tokens from private.ai_usage where user_id = %s and day = (now() at time zone 'utc')::date",
+        (user_id,),
+    ).fetchone()
+    return row[0] if row else 0
+
+
+async def test_a_signed_in_search_by_meaning_is_on_the_searchers_budget(
+    committed, admin, settings, ai, stack_url
+):
+    await embed_skills(admin, AI(settings))
+    user = make_user(committed)
+    client = supabase(stack_url, token_for(user))
+    assert invoke(client, {"query": "data"})["by_meaning"] is True
+    assert spent_today(committed, user.id) > 0
+    # Over their budget of the day: the text ranking, and the provider is not asked.
+    committed.execute(
+        "update private.ai_usage set prompt_tokens = %s where user_id = %s",
+        (settings.ai_daily_tokens_per_user, user.id),
+    )
+    asked = len(ai[0].requests)
+    body = invoke(client, {"query": "k8s"})
+    assert (body["by_meaning"], hits(body)) == (False, [("kubernetes", "exact")])
+    assert len(ai[0].requests) == asked
+
+
 async def test_without_a_provider_the_search_is_the_text_ranking(committed, database):
     async with AsyncTestClient(app=create_app(database.settings())) as client:
         for query in ("k8s", "fin", "deal", "data"):

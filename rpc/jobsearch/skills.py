@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from typing import Annotated, LiteralString
+from uuid import UUID
 
 import msgspec
 import procrastinate
@@ -119,12 +120,14 @@ class SkillHits(msgspec.Struct):
     by_meaning: bool  # whether the query's embedding took part (a provider configured and answering)
 
 
-async def query_embedding(ai: AI, query: str) -> list[float] | None:
-    """The query's embedding, or None without a provider or when it fails (the AI layer logs why)."""
+async def query_embedding(ai: AI, query: str, user_id: UUID | None) -> list[float] | None:
+    """The query's embedding, or None without a provider or when it fails (the AI layer logs why) or the
+    signed-in searcher has spent their AI budget of the day (an anonymous one's costs the platform, which the
+    rate limit bounds)."""
     if not ai.enabled:
         return None
     try:
-        [vector] = await ai.embed([query], dimensions=DIMENSIONS)
+        [vector] = await ai.embed([query], dimensions=DIMENSIONS, user_id=user_id)
     except AIError as exc:
         log.warning("skills searched without meaning: %s", exc.code)
         return None
@@ -147,7 +150,8 @@ class SkillsController(Controller):
     ) -> SkillHits:
         # Anyone with the project's key, as for search_skills: the ontology is public, and the rate limit
         # (per user, else per address) bounds what the embeddings cost.
-        vector = await query_embedding(ai, data.query)
+        user_id = session.caller.user_id
+        vector = await query_embedding(ai, data.query, UUID(user_id) if user_id else None)
         if vector is None:
             rows = await session.fetch(SEARCH, (data.query, data.limit))
         else:

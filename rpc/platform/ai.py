@@ -257,14 +257,18 @@ class AI:
                 "the AI provider's answer did not have the expected form, try again"
             ) from exc
 
-    async def embed(self, texts: list[str], *, dimensions: int) -> list[list[float]]:
-        """One vector of `dimensions` per text, in order (the platform's own usage, on nobody's behalf)."""
+    async def embed(
+        self, texts: list[str], *, dimensions: int, user_id: UUID | None = None
+    ) -> list[list[float]]:
+        """One vector of `dimensions` per text, in order: on `user_id`'s behalf (their budget, their usage), or
+        the platform's own work without one."""
         client = self.configured()
+        await self.check_budget(user_id)
         with provider_errors("embeddings", self.embeddings_model):
             response = await client.embeddings.create(
                 model=self.embeddings_model, input=texts, dimensions=dimensions
             )
-        await self.record(None, response.usage.prompt_tokens, 0)
+        await self.record(user_id, response.usage.prompt_tokens, 0)
         vectors = [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
         if len(vectors) != len(texts) or any(len(vector) != dimensions for vector in vectors):
             log.warning(
