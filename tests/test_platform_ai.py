@@ -192,6 +192,18 @@ async def test_a_user_over_the_daily_budget_is_refused_until_midnight(
     assert await ai.chat(HELLO, user_id=None)
 
 
+async def test_a_stream_takes_what_its_caller_read_of_the_days_spending(
+    make_ai, fresh, committed, user
+) -> None:
+    ai = make_ai(ai_daily_tokens_per_user=10)
+    with pytest.raises(AIBudgetExceeded):
+        async with aclosing(ai.stream_chat(HELLO, user_id=user, spent_today=10)) as stream:
+            await anext(stream)
+    assert fresh.requests == []
+    async with aclosing(ai.stream_chat(HELLO, user_id=user, spent_today=9)) as stream:
+        assert [delta async for delta in stream]
+
+
 async def test_a_budget_of_zero_is_no_limit(make_ai, committed, user) -> None:
     committed.execute("select private.record_ai_usage(%s, 10000000, 0)", (user,))
     assert await make_ai(ai_daily_tokens_per_user=0).chat(HELLO, user_id=user)

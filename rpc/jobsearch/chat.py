@@ -188,11 +188,14 @@ class Answer:
     async def stream_events(self, first: str | None) -> AsyncGenerator[bytes, None]:
         turn = self.turn
         ids = ("conversation_id", "user_message_id", "message_id")
-        yield event("start", {key: turn[key] for key in ids})
+        start = event("start", {key: turn[key] for key in ids})
         try:
-            if first is not None:
+            if first is None:
+                yield start
+            else:
+                # In one write with the ids: the first token is what the reader waits for.
                 self.streamed.append(first)
-                yield event("delta", {"text": first})
+                yield start + event("delta", {"text": first})
             async for delta in self.stream:
                 self.streamed.append(delta)
                 yield event("delta", {"text": delta})
@@ -263,6 +266,7 @@ class ChatController(Controller):
                 prompt(turn, data.message, context_chars),
                 user_id=UUID(user_session.caller.user_id),
                 max_tokens=budgets.chat_max_tokens,
+                spent_today=turn["spent_today"],
             ),
         )
         try:

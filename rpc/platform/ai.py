@@ -127,12 +127,15 @@ class AI:
             raise AINotConfigured
         return self.client
 
-    async def check_budget(self, user_id: UUID | None) -> None:
-        """AIBudgetExceeded if the user has spent their tokens of the day."""
+    async def check_budget(self, user_id: UUID | None, spent_today: int | None = None) -> None:
+        """AIBudgetExceeded if the user has spent their tokens of the day (`spent_today`: what the caller
+        has just read of it, private.ai_tokens_today, in a statement of its own)."""
         if user_id is None or self.db is None or not self.daily_tokens:
             return
-        [row] = await self.db.fetch(SERVICE, TOKENS_TODAY, (user_id,))
-        if row["used"] >= self.daily_tokens:
+        if spent_today is None:
+            [row] = await self.db.fetch(SERVICE, TOKENS_TODAY, (user_id,))
+            spent_today = row["used"]
+        if spent_today >= self.daily_tokens:
             raise AIBudgetExceeded
 
     async def record(self, user_id: UUID | None, prompt_tokens: int, completion_tokens: int) -> None:
@@ -186,7 +189,12 @@ class AI:
         )
 
     async def stream_chat(
-        self, messages: list[dict[str, Any]], *, user_id: UUID | None, max_tokens: int | None = None
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        user_id: UUID | None,
+        max_tokens: int | None = None,
+        spent_today: int | None = None,
     ) -> AsyncIterator[str]:
         """The model's answer as it comes, in text deltas. The first `__anext__` raises what a call before the
         first delta can (not configured, over budget, the provider refusing); a later one raises
@@ -196,7 +204,7 @@ class AI:
         came, else an estimate of what was sent and received. Close it when leaving early (`aclosing`, or
         `aclose()`), so that happens at once and the connection is released."""
         client = self.configured()
-        await self.check_budget(user_id)
+        await self.check_budget(user_id, spent_today)
         params = cast(list[ChatCompletionMessageParam], messages)
         body: dict[str, Any] = {
             "model": self.chat_model,

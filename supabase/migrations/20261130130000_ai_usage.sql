@@ -41,17 +41,21 @@ revoke execute on function private.record_ai_usage(uuid, bigint, bigint) from pu
 grant execute on function private.record_ai_usage(uuid, bigint, bigint) to service_role;
 
 -- What a user has spent today (UTC), for the budget check before each call.
+-- plpgsql: a connection keeps its plan (a SQL function with a `set` clause is planned at every call), and
+-- the chat asks before every answer.
 create function private.ai_tokens_today(user_id uuid)
 returns bigint
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select coalesce(
+begin
+  return coalesce(
     (select u.total_tokens from private.ai_usage u
       where u.user_id = ai_tokens_today.user_id and u.day = (now() at time zone 'utc')::date),
     0);
+end;
 $$;
 revoke execute on function private.ai_tokens_today(uuid) from public;
 grant execute on function private.ai_tokens_today(uuid) to service_role;

@@ -114,6 +114,10 @@ begin
   if caller is null then
     raise exception 'the chat needs a signed-in user' using errcode = 'insufficient_privilege';
   end if;
+  -- The turn's commit does not wait for its WAL to reach the disk (about a millisecond here, before the
+  -- first token). What a crash in that instant can take is this turn whole, never part of it: the answer's
+  -- own write, which waits, would then find nothing and the stream ends with an error the user sees.
+  perform set_config('synchronous_commit', 'off', true);
   if created then
     insert into public.chat_conversations (user_id, title)
     values (caller, left(regexp_replace(btrim(message), '\s+', ' ', 'g'), 80))
@@ -151,6 +155,8 @@ begin
     'created', created,
     'user_message_id', user_message,
     'message_id', assistant_message,
+    -- What the AI layer's budget check would ask next, read here to spare the answer a round trip.
+    'spent_today', private.ai_tokens_today(caller),
     'history', history,
     'profile', (
       select jsonb_strip_nulls(jsonb_build_object(
