@@ -18,8 +18,10 @@ comment on column private.outbox.batch is
 create index outbox_batch_idx on private.outbox (batch) where status = 'pending';
 drop index private.outbox_unsent_idx;
 
--- The job for a transaction's messages: the first message queues it, the others find it waiting.
-create function private.queue_email_batch(batch xid8)
+-- A procrastinate job queued from SQL, in the caller's transaction: at most one waiting per `job_lock`
+-- (procrastinate's queueing lock: a second call while one waits does nothing) and never two running (its
+-- lock). Raw, because procrastinate's own defer function raises on a waiting duplicate.
+create function private.queue_job(queue_name text, task_name text, job_lock text, args jsonb)
 returns void
 language plpgsql
 security definer
@@ -27,12 +29,11 @@ set search_path = ''
 as $$
 begin
   insert into procrastinate.procrastinate_jobs (queue_name, task_name, lock, queueing_lock, args)
-  values ('email', 'email:send_emails', 'outbox-batch:' || batch, 'outbox-batch:' || batch,
-          jsonb_build_object('batch', batch::text))
+  values (queue_job.queue_name, queue_job.task_name, job_lock, job_lock, queue_job.args)
   on conflict (queueing_lock) where status = 'todo' do nothing;
 end;
 $$;
-revoke execute on function private.queue_email_batch(xid8) from public;
+revoke execute on function private.queue_job(text, text, text, jsonb) from public;
 
 -- Write a message and, for the transaction's first, queue the batch's job; a second call with the same key
 -- does nothing. The transaction-local setting spares the later messages even the attempt at queueing (an
@@ -55,7 +56,8 @@ begin
   on conflict on constraint outbox_idempotency_key_key do nothing
   returning outbox.batch into batch;
   if batch is not null and current_setting('private.email_batch_queued', true) is distinct from 'yes' then
-    perform private.queue_email_batch(batch);
+    perform private.queue_job('email', 'email:send_emails', 'outbox-batch:' || batch,
+                              jsonb_build_object('batch', batch::text));
     perform set_config('private.email_batch_queued', 'yes', true);
   end if;
 end;

@@ -194,10 +194,8 @@ security definer
 set search_path = ''
 as $$
 begin
-  insert into procrastinate.procrastinate_jobs (queue_name, task_name, lock, queueing_lock, args)
-  values ('resumes', 'jobsearch:process_resume', 'resume:' || resume_id, 'resume:' || resume_id,
-          jsonb_build_object('resume_id', resume_id))
-  on conflict (queueing_lock) where status = 'todo' do nothing;
+  perform private.queue_job('resumes', 'jobsearch:process_resume', 'resume:' || resume_id,
+                            jsonb_build_object('resume_id', resume_id));
 end;
 $$;
 revoke execute on function private.queue_resume_processing(uuid) from public;
