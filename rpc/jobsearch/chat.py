@@ -38,6 +38,7 @@ from rpc.jobsearch.settings import JobsearchSettings, get_jobsearch_settings
 from rpc.platform.ai import AI, AIError, AINotConfigured
 from rpc.platform.db import Session
 from rpc.platform.errors import ApiError
+from rpc.platform.functions import SOME_TEXT
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +84,7 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class ChatRequest(msgspec.Struct, forbid_unknown_fields=True):
-    # Not blank, and no NUL (Postgres text cannot hold one: the statement would fail, a 500). Linear.
-    message: Annotated[
-        str, msgspec.Meta(min_length=1, max_length=MESSAGE_CHARS, pattern=r"\A(?=\s*[^\s\x00])[^\x00]*\Z")
-    ]
+    message: Annotated[str, msgspec.Meta(min_length=1, max_length=MESSAGE_CHARS, pattern=SOME_TEXT)]
     conversation_id: UUID | None = None
 
 

@@ -32,6 +32,7 @@ from rpc.jobsearch.tasks import tasks
 from rpc.platform.ai import AI
 from rpc.platform.db import Session
 from rpc.platform.errors import ApiError
+from rpc.platform.functions import NO_NUL
 from rpc.platform.jobs import job_settings
 from rpc.platform.storage import Storage
 
@@ -338,8 +339,7 @@ async def requeue_stranded_resumes(context: procrastinate.JobContext, timestamp:
 
 # -- POST /functions/v1/resumes/process ----------------------------------------------------------------------
 
-# No NUL: Postgres text cannot hold one (the lookup would fail, a 500), and no object's name has one.
-ObjectPath = Annotated[str, msgspec.Meta(min_length=1, max_length=1024, pattern=r"\A[^\x00]*\Z")]
+ObjectPath = Annotated[str, msgspec.Meta(min_length=1, max_length=1024, pattern=NO_NUL)]
 
 
 class ProcessRequest(msgspec.Struct, forbid_unknown_fields=True):

@@ -27,6 +27,7 @@ from litestar.params import JSONBody
 from rpc.jobsearch.tasks import tasks
 from rpc.platform.ai import AI, AIError
 from rpc.platform.db import Session
+from rpc.platform.functions import SOME_TEXT
 from rpc.platform.jobs import job_settings
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,7 @@ async def embed_skills_task(context: procrastinate.JobContext, timestamp: int) -
         log.info("embedded %d skills", written)
 
 
-# Not blank, and no NUL (Postgres text cannot hold one: the query would fail, a 500).
-Query = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\A(?=\s*[^\s\x00])[^\x00]*\Z")]
+Query = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=SOME_TEXT)]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=50)]
 
 

@@ -21,6 +21,12 @@ from rpc.platform.db import Database, Session
 from rpc.platform.errors import ApiError
 from rpc.platform.storage import Storage
 
+# Patterns for request strings that reach Postgres, whose text cannot hold a NUL (the statement would
+# fail: a 500 instead of the client's 422). Both linear: no nested repetition.
+NO_NUL = r"\A[^\x00]*\Z"
+# The same, and not blank.
+SOME_TEXT = r"\A(?=\s*[^\s\x00])[^\x00]*\Z"
+
 
 async def provide_session(request: Request[Any, Any, Any]) -> Session:
     """The verified caller's session, counted against their rate limit (a refused token against the
