@@ -260,6 +260,7 @@ class App:
                 env=stack.env,
                 stdout=stdout,
                 stderr=stderr,
+                start_new_session=True,  # a group of its own, as a terminal gives it (see interrupt_group)
             )
 
     @property
@@ -290,6 +291,11 @@ class App:
                 kill_tree(psutil.Process(self.proc.pid))
                 self.proc.wait(10)
         return self.proc.returncode
+
+    def interrupt_group(self) -> int:
+        """Ctrl-C in a terminal: SIGINT to the whole foreground process group."""
+        os.killpg(self.proc.pid, signal.SIGINT)
+        return self.interrupt()
 
 
 @pytest.fixture
@@ -409,6 +415,23 @@ def test_app_adopts_a_cluster_left_running_and_stops_it(
     assert app.interrupt(signal.SIGTERM) == 128 + signal.SIGTERM
     assert stack.postgres() == []
     assert "applied migrations" in app.output()[1]
+
+
+def test_ctrl_c_in_a_terminal_stops_the_stack_without_restarting_postgrest(
+    stack: Stack, start_app: Callable[[str], App]
+) -> None:
+    if find_postgrest(Settings()) is None:
+        pytest.skip(HOW_TO_GET_IT)
+    app = start_app("terminal")
+    assert app.wait_healthy().status_code == 200
+    postgrest = [child for child in psutil.Process(app.proc.pid).children() if child.name() == "postgrest"]
+    assert len(postgrest) == 1
+
+    assert app.interrupt_group() == 0
+
+    assert stack.postgres() == []
+    assert not postgrest[0].is_running()
+    assert "PostgREST exited" not in app.output()[1]
 
 
 # The CLI --------------------------------------------------------------------------------------------------

@@ -175,6 +175,9 @@ class PostgREST:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            # Out of the terminal's process group, as the embedded Postgres is: Ctrl-C reaches the app alone,
+            # which stops PostgREST in its shutdown, rather than PostgREST dying first and being restarted.
+            start_new_session=True,
         )
         asyncio.create_task(self._relay_output(process), name="postgrest-output")  # noqa: RUF006 (ends with the process)
         return process
