@@ -285,17 +285,20 @@ class App:
         """Stop it as Ctrl-C (or a process manager) would; killed, with its children, if it hangs."""
         if self.proc.poll() is None:
             self.proc.send_signal(signum)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                kill_tree(psutil.Process(self.proc.pid))
-                self.proc.wait(10)
-        return self.proc.returncode
+        return self.wait_exit()
 
     def interrupt_group(self) -> int:
-        """Ctrl-C in a terminal: SIGINT to the whole foreground process group."""
+        """Ctrl-C in a terminal: SIGINT to the whole foreground process group, once (a second is a force quit)."""
         os.killpg(self.proc.pid, signal.SIGINT)
-        return self.interrupt()
+        return self.wait_exit()
+
+    def wait_exit(self) -> int:
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            kill_tree(psutil.Process(self.proc.pid))
+            self.proc.wait(10)
+        return self.proc.returncode
 
 
 @pytest.fixture
@@ -430,8 +433,30 @@ def test_ctrl_c_in_a_terminal_stops_the_stack_without_restarting_postgrest(
     assert app.interrupt_group() == 0
 
     assert stack.postgres() == []
+    # Stopped and reaped by the app: a zombie would mean the app exited without waiting for it.
     assert not postgrest[0].is_running()
     assert "PostgREST exited" not in app.output()[1]
+
+
+def gone(proc: psutil.Process) -> bool:
+    """Exited: a zombie too (its parent died first, and PID 1 of a container may never reap it)."""
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_postgrest_does_not_outlive_a_killed_app(stack: Stack, start_app: Callable[[str], App]) -> None:
+    if find_postgrest(Settings()) is None:
+        pytest.skip(HOW_TO_GET_IT)
+    app = start_app("killed")
+    assert app.wait_healthy().status_code == 200
+    postgrest = [child for child in psutil.Process(app.proc.pid).children() if child.name() == "postgrest"]
+    assert len(postgrest) == 1
+    app.proc.kill()  # no shutdown at all (as uvicorn's force quit, a second Ctrl-C, skips the lifespan's)
+    app.wait_exit()
+    psutil.wait_procs(postgrest, timeout=10)
+    assert gone(postgrest[0])
 
 
 # The CLI --------------------------------------------------------------------------------------------------

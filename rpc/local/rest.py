@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import re
 import shutil
+import signal
 import socket
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
@@ -136,6 +139,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def terminate_with_parent() -> None:
+    """In the child before exec: SIGTERM when the app dies, however it dies (a second Ctrl-C skips the
+    shutdown that stops PostgREST; kill -9 skips everything), so no PostgREST outlives it in its own session."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class PostgREST:
     """One supervised PostgREST process: connects as `authenticator`, listens on loopback only."""
 
@@ -178,6 +191,7 @@ class PostgREST:
             # Out of the terminal's process group, as the embedded Postgres is: Ctrl-C reaches the app alone,
             # which stops PostgREST in its shutdown, rather than PostgREST dying first and being restarted.
             start_new_session=True,
+            preexec_fn=terminate_with_parent,
         )
         asyncio.create_task(self._relay_output(process), name="postgrest-output")  # noqa: RUF006 (ends with the process)
         return process
