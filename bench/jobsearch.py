@@ -15,12 +15,14 @@ search:  200,000 role postings (BENCH_LISTINGS) of 2,000 companies, nine in ten 
 chat:    the careers chat's added latency to the first streamed token over the provider's own. The
          provider is tests/ai_server.py in a process of its own, sending its first byte after a fixed
          delay (BENCH_CHAT_PROVIDER_DELAY_MS, 50); the app (one uvicorn worker) uses it. Alice has a
-         resume longer than the context's budget, five saved listings and ten conversations of ten turns,
-         which BENCH_CHAT_CALLS messages continue in turn. Each round asks the provider directly (a prompt
-         of the chat's size) and the chat (`POST /functions/v1/ai/chat`, read to its `done`), each first in
-         turn, timing each from the request to its first token, client-side. `chat_ttft_overhead_ms` is
-         the median of the rounds' differences: token check, the turn's statement, the budget check, the
-         SDK and the stream's start.
+         resume longer than the context's budget, five saved listings and a conversation of ten turns for
+         each of the BENCH_CHAT_CALLS messages (and the warm-up's), which each message continues once, so
+         every prompt holds twenty earlier messages, as the direct one does (a conversation continued again
+         and again would grow its prompt, and the provider's work, past the direct one's). Each round asks
+         the provider directly (a prompt of the chat's size) and the chat (`POST /functions/v1/ai/chat`,
+         read to its `done`), each first in turn, timing each from the request to its first token,
+         client-side. `chat_ttft_overhead_ms` is the median of the rounds' differences: token check, the
+         turn's statement, the budget check, the SDK and the stream's start.
 
 Targets: `search_p50_ms` under 20, `search_rls_ratio` at most 1.2, `chat_ttft_overhead_ms` at most 10.
 
@@ -236,9 +238,9 @@ CHAT_CALLS = int(os.environ.get("BENCH_CHAT_CALLS", "200"))
 CHAT_PROVIDER_DELAY_MS = float(os.environ.get("BENCH_CHAT_PROVIDER_DELAY_MS", "50"))
 TARGET_CHAT_TTFT_OVERHEAD_MS = 10.0
 CHAT_ANSWER = "Start with the two roles you saved, then tailor your resume to each of them."
-CHAT_CONVERSATIONS = 10
-# Alice's context and history: a resume longer than the context budget, five saved listings, and ten
-# conversations of ten finished turns each, which the chat's calls continue in turn.
+CHAT_WARM_UP = 20
+# Alice's context and history: a resume longer than the context budget, five saved listings, and a
+# conversation of ten finished turns for each call.
 CHAT_SEED = (
     """
 insert into public.resumes (user_id, object_path, content_hash, media_type, text, status, is_primary)
@@ -333,7 +335,9 @@ def chat(dsn: str) -> Lines:
         conversations = sorted(
             {
                 str(row[0])
-                for row in conn.execute(CHAT_SEED[2], {"alice": ALICE, "conversations": CHAT_CONVERSATIONS})
+                for row in conn.execute(
+                    CHAT_SEED[2], {"alice": ALICE, "conversations": CHAT_WARM_UP + CHAT_CALLS}
+                )
             }
         )
     spawn = get_context("spawn")
@@ -373,10 +377,10 @@ def chat(dsn: str) -> Lines:
         provider, ours, database = [], [], []
         with httpx.Client(timeout=30) as client:
             wait_provider(client, f"{provider_url}/chat/completions", direct)
-            for call in range(-20, CHAT_CALLS):  # 20 warm-up rounds first
+            for call in range(-CHAT_WARM_UP, CHAT_CALLS):  # warm-up rounds first
                 body = {
                     "message": "Which of my saved roles fits me best?",
-                    "conversation_id": conversations[call % len(conversations)],
+                    "conversation_id": conversations[call + CHAT_WARM_UP],
                 }
                 # Each goes first in turn.
                 measured = {}

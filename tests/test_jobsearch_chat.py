@@ -748,6 +748,33 @@ def test_a_stream_cut_in_half_ends_with_an_error_event_and_a_failed_answer(api, 
     ]
 
 
+def test_the_ids_come_as_soon_as_the_provider_starts_before_its_first_word(api, ai, committed):
+    user = make_user(committed)
+    ai.script(Reply("Slow answer.", chunk_delay_s=0.5))  # the first word half a second after the response
+    headers = {"apikey": ANON_KEY, **bearer(token_for(user))}
+    arrived: list[tuple[str, float]] = []
+    body = {"message": "Anything?"}
+    with HTTP.stream("POST", f"{api}/functions/v1/ai/chat", json=body, headers=headers) as response:
+        began = time.monotonic()
+        for name, _ in parse_events(response.iter_lines()):
+            arrived.append((name, time.monotonic() - began))
+    assert [name for name, _ in arrived] == ["start", "delta", "delta", "done"]
+    assert arrived[0][1] < 0.3 < arrived[1][1]
+
+
+def test_a_provider_that_breaks_off_before_its_first_word_ends_the_stream_with_an_error(api, ai, committed):
+    user = make_user(committed)
+    ai.script(Reply(ANSWER, cut_after=0))  # the response started, then nothing but a broken connection
+    cut_off = chat(api, user, "How do I move into operations?")
+    assert (cut_off.status, cut_off.names()) == (200, ["start", "error"])
+    assert cut_off.data("error")["error"] == "ai_provider_error"
+    conversation = cut_off.data("start")["conversation_id"]
+    assert stored(committed, conversation) == [
+        {"role": "user", "content": "How do I move into operations?", "status": "complete", "finished": True},
+        {"role": "assistant", "content": "", "status": "failed", "finished": True},
+    ]
+
+
 @pytest.mark.parametrize(
     ("reply", "status", "code"),
     [
@@ -757,7 +784,7 @@ def test_a_stream_cut_in_half_ends_with_an_error_event_and_a_failed_answer(api, 
     ],
     ids=["500", "429", "timeout"],
 )
-def test_a_provider_failure_before_the_answer_is_an_error_and_stores_nothing(
+def test_a_provider_failure_before_its_response_starts_is_an_error_and_stores_nothing(
     api, ai, committed, reply, status, code
 ):
     user = make_user(committed)

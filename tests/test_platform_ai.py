@@ -92,7 +92,7 @@ def usage(conn: psycopg.Connection, user_id: UUID | None) -> tuple[int, int, int
 
 
 async def deltas(ai: AI, user_id: UUID | None, messages: list[dict[str, Any]] = HELLO) -> list[str]:
-    async with aclosing(ai.stream_chat(messages, user_id=user_id)) as stream:
+    async with aclosing(await ai.stream_chat(messages, user_id=user_id)) as stream:
         return [delta async for delta in stream]
 
 
@@ -119,7 +119,7 @@ async def test_a_stream_yields_the_words_in_order_and_records_the_providers_usag
 
 async def test_a_stream_asks_for_the_chat_model_with_the_messages_and_limit(make_ai, fresh, user) -> None:
     async with aclosing(
-        make_ai(chat_model="chat-model-x").stream_chat(HELLO, user_id=user, max_tokens=50)
+        await make_ai(chat_model="chat-model-x").stream_chat(HELLO, user_id=user, max_tokens=50)
     ) as stream:
         assert [delta async for delta in stream] == ["You", " said:", " hello", " world"]
     [request] = fresh.requests
@@ -133,18 +133,28 @@ async def test_a_stream_asks_for_the_chat_model_with_the_messages_and_limit(make
 
 async def test_a_stream_left_early_records_what_was_received(make_ai, fresh, committed, user) -> None:
     fresh.script(Reply(content="one two three four five", chunk_delay_s=0.05))
-    async with aclosing(make_ai().stream_chat(HELLO, user_id=user)) as stream:
-        received = [await anext(stream), await anext(stream)]
+    async with aclosing(await make_ai().stream_chat(HELLO, user_id=user)) as stream:
+        deltas = aiter(stream)
+        received = [await anext(deltas), await anext(deltas)]
     assert received == ["one", " two"]
     # No usage chunk came: what was sent and received, estimated.
     assert usage(committed, user) == (1, estimated_tokens("hello world"), estimated_tokens("one two"))
+
+
+async def test_a_stream_closed_unread_records_what_was_sent(make_ai, fresh, committed, user) -> None:
+    fresh.script(Reply(content="one two three four five", chunk_delay_s=0.05))
+    stream = await make_ai().stream_chat(HELLO, user_id=user)
+    await stream.aclose()
+    await stream.aclose()  # once is what counts
+    assert [delta async for delta in stream] == []
+    assert usage(committed, user) == (1, estimated_tokens("hello world"), 0)
 
 
 async def test_a_stream_cut_in_half_raises_from_the_iterator(make_ai, fresh, committed, user) -> None:
     fresh.script(Reply(content="one two three four five", cut_after=2))
     received = []
     with pytest.raises(AIProviderError) as raised:
-        async with aclosing(make_ai().stream_chat(HELLO, user_id=user)) as stream:
+        async with aclosing(await make_ai().stream_chat(HELLO, user_id=user)) as stream:
             async for delta in stream:
                 received.append(delta)
     assert received == ["one", " two"]
@@ -197,10 +207,9 @@ async def test_a_stream_takes_what_its_caller_read_of_the_days_spending(
 ) -> None:
     ai = make_ai(ai_daily_tokens_per_user=10)
     with pytest.raises(AIBudgetExceeded):
-        async with aclosing(ai.stream_chat(HELLO, user_id=user, spent_today=10)) as stream:
-            await anext(stream)
+        await ai.stream_chat(HELLO, user_id=user, spent_today=10)
     assert fresh.requests == []
-    async with aclosing(ai.stream_chat(HELLO, user_id=user, spent_today=9)) as stream:
+    async with aclosing(await ai.stream_chat(HELLO, user_id=user, spent_today=9)) as stream:
         assert [delta async for delta in stream]
 
 

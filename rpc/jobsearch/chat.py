@@ -4,16 +4,17 @@ context.
 
 Before the provider is called there is one statement (`private.chat_turn`: the conversation, the user's
 message and an empty answer stored, the history and the context read, as service_role with the caller's
-claims) and the AI layer's budget check. The response starts with the provider's first delta, so whatever
-is refused before it (AI not configured, the day's budget spent, the provider's error or timeout after its
-retries) is the AI layer's error JSON, and the turn is removed again: an error response stores nothing.
+claims). The response starts when the provider's does, with the `start` event, so the reader has its
+headers and ids while the model thinks; whatever is refused before that (AI not configured, the day's
+budget spent, the provider's error or timeout after its retries) is the AI layer's error JSON, and the
+turn is removed again: an error response stores nothing.
 
 The stream: `event: <name>` and one `data:` line of JSON per event, which `fetch` readers, EventSource and
 `supabase.functions.invoke` (it returns the stream for text/event-stream) all read.
     start   {"conversation_id", "user_message_id", "message_id"}
     delta   {"text"}, one per provider delta
     done    {"message_id", "status": "complete"}
-    error   {"error", "message"}, instead of done, when the provider fails mid-answer
+    error   {"error", "message"}, instead of done, when the provider fails once it has started
 The answer is stored once, when it ends: complete; failed after an error event (what was streamed, never
 sent back to the provider as history); incomplete when the client goes away (what was streamed; the
 provider's stream is closed at once, so its tokens stop).
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator
-from typing import Annotated, Any, LiteralString, cast
+from typing import Annotated, Any, LiteralString
 from uuid import UUID
 
 import anyio
@@ -35,7 +36,7 @@ from litestar.params import JSONBody
 from litestar.response import Stream
 
 from rpc.jobsearch.settings import JobsearchSettings, get_jobsearch_settings
-from rpc.platform.ai import AI, AIError, AINotConfigured
+from rpc.platform.ai import AI, AIError, AINotConfigured, ChatStream
 from rpc.platform.db import Session
 from rpc.platform.errors import ApiError
 from rpc.platform.functions import SOME_TEXT
@@ -165,7 +166,7 @@ def event(name: str, data: dict[str, Any]) -> bytes:
 class Answer:
     """One streamed answer: its events, and its message stored once however it ends."""
 
-    def __init__(self, session: Session, turn: dict[str, Any], stream: AsyncGenerator[str, None]) -> None:
+    def __init__(self, session: Session, turn: dict[str, Any], stream: ChatStream) -> None:
         self.session, self.turn, self.stream = session, turn, stream
         self.streamed: list[str] = []
         self.stored = False
@@ -183,17 +184,10 @@ class Answer:
         self.stored = True
         return True
 
-    async def stream_events(self, first: str | None) -> AsyncGenerator[bytes, None]:
+    async def stream_events(self) -> AsyncGenerator[bytes, None]:
         turn = self.turn
-        ids = ("conversation_id", "user_message_id", "message_id")
-        start = event("start", {key: turn[key] for key in ids})
+        yield event("start", {key: turn[key] for key in ("conversation_id", "user_message_id", "message_id")})
         try:
-            if first is None:
-                yield start
-            else:
-                # In one write with the ids: the first token is what the reader waits for.
-                self.streamed.append(first)
-                yield start + event("delta", {"text": first})
             async for delta in self.stream:
                 self.streamed.append(delta)
                 yield event("delta", {"text": delta})
@@ -206,8 +200,8 @@ class Answer:
         else:
             yield event("error", {"error": "answer_not_stored", "message": "the answer could not be saved"})
 
-    def response(self, first: str | None) -> Stream:
-        self.events = self.stream_events(first)
+    def response(self) -> Stream:
+        self.events = self.stream_events()
         return Stream(
             self.events,
             media_type="text/event-stream",
@@ -249,33 +243,29 @@ class ChatController(Controller):
         if not ai.enabled:
             raise AINotConfigured
         session = user_session.privileged()
+        user_id = UUID(user_session.caller.user_id)
         budgets = jobsearch_settings
         context_chars = budgets.chat_context_tokens * CHARS_PER_TOKEN
         history_chars = budgets.chat_history_tokens * CHARS_PER_TOKEN
         [row] = await session.fetch(
             TURN, (data.conversation_id, data.message, history_chars, context_chars, CONTEXT_LISTINGS)
         )
-        turn = row["turn"]
-        if turn is None:
+        if (turn := row["turn"]) is None:
             raise ApiError(404, "conversation_not_found", "no conversation of yours has this id")
-        stream = cast(
-            AsyncGenerator[str, None],
-            ai.stream_chat(
+        try:
+            stream = await ai.stream_chat(
                 prompt(turn, data.message, context_chars),
-                user_id=UUID(user_session.caller.user_id),
+                user_id=user_id,
                 max_tokens=budgets.chat_max_tokens,
                 spent_today=turn["spent_today"],
-            ),
-        )
-        try:
-            first = await anext(stream, None)
+            )
         except BaseException:
             await session.fetch(
                 DISCARD,
                 (turn["user_message_id"], turn["message_id"], turn["conversation_id"], turn["created"]),
             )
             raise
-        return Answer(session, turn, stream).response(first)
+        return Answer(session, turn, stream).response()
 
 
 route_handlers = [ChatController]

@@ -195,17 +195,13 @@ class AI:
         user_id: UUID | None,
         max_tokens: int | None = None,
         spent_today: int | None = None,
-    ) -> AsyncIterator[str]:
-        """The model's answer as it comes, in text deltas. The first `__anext__` raises what a call before the
-        first delta can (not configured, over budget, the provider refusing); a later one raises
-        AIProviderError if the stream breaks off (or ends without a finish), AITimeout if it stalls.
-
-        Usage is recorded when the stream ends, however it ends: the provider's count when its last chunk
-        came, else an estimate of what was sent and received. Close it when leaving early (`aclosing`, or
-        `aclose()`), so that happens at once and the connection is released."""
+    ) -> ChatStream:
+        """The model's answer, once the provider has accepted the request (its response has started): what
+        can be refused before that is raised here (not configured, over budget, the provider's error or
+        timeout after the SDK's retries); what goes wrong after it, while the answer streams, is raised by
+        the stream. Close the stream when done with it, read or not."""
         client = self.configured()
         await self.check_budget(user_id, spent_today)
-        params = cast(list[ChatCompletionMessageParam], messages)
         body: dict[str, Any] = {
             "model": self.chat_model,
             "messages": messages,
@@ -226,26 +222,7 @@ class AI:
                 stream=True,
                 stream_cls=AsyncStream[ChatCompletionChunk],
             )
-        received: list[str] = []
-        usage: CompletionUsage | None = None
-        finished = False
-        try:
-            with provider_errors("streamed chat", self.chat_model):
-                async for chunk in stream:
-                    usage = chunk.usage or usage
-                    for choice in chunk.choices:
-                        finished = finished or choice.finish_reason is not None
-                        if choice.delta.content:
-                            received.append(choice.delta.content)
-                            yield choice.delta.content
-            if not finished:
-                log.warning("streamed chat with %s ended without a finish", self.chat_model)
-                raise AIProviderError("the AI provider's answer broke off, try again")
-        finally:
-            # Also when the consumer was cancelled (a client gone): the record must still be written.
-            with anyio.CancelScope(shield=True):
-                await stream.close()
-                await self.record_usage(user_id, usage, params, "".join(received))
+        return ChatStream(self, stream, user_id, cast(list[ChatCompletionMessageParam], messages))
 
     async def structured(self, messages: list[dict[str, Any]], schema: type[T], *, user_id: UUID | None) -> T:
         """The model's answer as an instance of `schema`, asked for with its JSON schema (strict) and
@@ -284,3 +261,58 @@ class AI:
             )
             raise AIProviderError
         return vectors
+
+
+class ChatStream:
+    """A streamed answer in text deltas (`async for`). A delta raises AIProviderError if the stream breaks off
+    (or ends without a finish), AITimeout if it stalls. Its usage is recorded once, when the stream ends or
+    is closed, however it ends: the provider's count when its last chunk came, else an estimate of what was
+    sent and received. `aclose()` it when leaving early, so that happens at once and the connection is
+    released; closing it unread is allowed."""
+
+    def __init__(
+        self,
+        ai: AI,
+        stream: AsyncStream[ChatCompletionChunk],
+        user_id: UUID | None,
+        messages: Sequence[ChatCompletionMessageParam],
+    ) -> None:
+        self.ai, self.stream, self.user_id, self.messages = ai, stream, user_id, messages
+        self.received: list[str] = []
+        self.usage: CompletionUsage | None = None
+        self.ended = False
+        self.deltas = self._deltas()
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self.deltas
+
+    async def _deltas(self) -> AsyncIterator[str]:
+        model = self.ai.chat_model
+        finished = False
+        try:
+            with provider_errors("streamed chat", model):
+                async for chunk in self.stream:
+                    self.usage = chunk.usage or self.usage
+                    for choice in chunk.choices:
+                        finished = finished or choice.finish_reason is not None
+                        if choice.delta.content:
+                            self.received.append(choice.delta.content)
+                            yield choice.delta.content
+            if not finished:
+                log.warning("streamed chat with %s ended without a finish", model)
+                raise AIProviderError("the AI provider's answer broke off, try again")
+        finally:
+            await self._end()
+
+    async def aclose(self) -> None:
+        await self.deltas.aclose()  # which ends the stream if its reading had started
+        await self._end()
+
+    async def _end(self) -> None:
+        # Shielded: also when the consumer was cancelled (a client gone), the record must still be written.
+        with anyio.CancelScope(shield=True):
+            if self.ended:
+                return
+            self.ended = True
+            await self.stream.close()
+            await self.ai.record_usage(self.user_id, self.usage, self.messages, "".join(self.received))
