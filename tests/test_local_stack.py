@@ -420,21 +420,25 @@ def test_app_adopts_a_cluster_left_running_and_stops_it(
     assert "applied migrations" in app.output()[1]
 
 
+def serving_with_postgrest(start_app: Callable[[str], App], name: str) -> tuple[App, psutil.Process]:
+    """An app serving, and the PostgREST it started."""
+    if find_postgrest(Settings()) is None:
+        pytest.skip(HOW_TO_GET_IT)
+    app = start_app(name)
+    assert app.wait_healthy().status_code == 200
+    [postgrest] = [child for child in psutil.Process(app.proc.pid).children() if child.name() == "postgrest"]
+    return app, postgrest
+
+
 def test_ctrl_c_in_a_terminal_stops_the_stack_without_restarting_postgrest(
     stack: Stack, start_app: Callable[[str], App]
 ) -> None:
-    if find_postgrest(Settings()) is None:
-        pytest.skip(HOW_TO_GET_IT)
-    app = start_app("terminal")
-    assert app.wait_healthy().status_code == 200
-    postgrest = [child for child in psutil.Process(app.proc.pid).children() if child.name() == "postgrest"]
-    assert len(postgrest) == 1
-
+    app, postgrest = serving_with_postgrest(start_app, "terminal")
     assert app.interrupt_group() == 0
 
     assert stack.postgres() == []
     # Stopped and reaped by the app: a zombie would mean the app exited without waiting for it.
-    assert not postgrest[0].is_running()
+    assert not postgrest.is_running()
     assert "PostgREST exited" not in app.output()[1]
 
 
@@ -447,16 +451,11 @@ def gone(proc: psutil.Process) -> bool:
 
 
 def test_postgrest_does_not_outlive_a_killed_app(stack: Stack, start_app: Callable[[str], App]) -> None:
-    if find_postgrest(Settings()) is None:
-        pytest.skip(HOW_TO_GET_IT)
-    app = start_app("killed")
-    assert app.wait_healthy().status_code == 200
-    postgrest = [child for child in psutil.Process(app.proc.pid).children() if child.name() == "postgrest"]
-    assert len(postgrest) == 1
+    app, postgrest = serving_with_postgrest(start_app, "killed")
     app.proc.kill()  # no shutdown at all (as uvicorn's force quit, a second Ctrl-C, skips the lifespan's)
     app.wait_exit()
-    psutil.wait_procs(postgrest, timeout=10)
-    assert gone(postgrest[0])
+    psutil.wait_procs([postgrest], timeout=10)
+    assert gone(postgrest)
 
 
 # The CLI --------------------------------------------------------------------------------------------------
