@@ -484,6 +484,14 @@ BAD_BODIES = [
     ("/recover", b'{"email": "not an address"}', 400, "validation_failed"),
     ("/user", b"[]", 400, "bad_json"),
     ("/user", b'{"data": "not an object"}', 400, "bad_json"),
+    # A NUL, which no Postgres text can hold: refused as input, never a 500 nor "the database is down".
+    (
+        "/signup",
+        b'{"email": "nul@example.com", "password": "secret-enough 1", "data": {"name": "a\\u0000"}}',
+        400,
+        "validation_failed",
+    ),
+    ("/user", b'{"data": {"name": "a\\u0000b"}}', 400, "validation_failed"),
 ]
 
 

@@ -549,6 +549,15 @@ def test_database_errors_say_what_happened_without_postgres_text(conn, statement
     assert (raised.value.diag.message_primary or "") not in message or raised_by_us(raised.value)
 
 
+async def test_a_nul_in_a_value_is_bad_input_not_our_fault(db, committed):
+    # psycopg refuses it before sending (no Postgres text holds it); the caller sent it, so a 400.
+    with pytest.raises(psycopg.DataError) as raised:
+        await db.fetch(SERVICE, "select %s::text as value", ("a\x00b",))
+    assert raised.value.sqlstate is None
+    error = pg_error(raised.value)
+    assert (error.status, error.code) == (400, "invalid_input")
+
+
 def test_openapi_schema_lists_functions(app):
     with live_server(app) as base_url:
         schema = httpx.get(f"{base_url}/schema/openapi.json").json()

@@ -82,6 +82,10 @@ def raised_by_us(exc: psycopg.Error) -> bool:
 
 def pg_error(exc: psycopg.Error) -> ApiError:
     state = exc.sqlstate or ""
+    if not state and isinstance(exc, psycopg.DataError):
+        # Refused by psycopg before it was sent (a NUL in a text value): the data exception Postgres would
+        # have raised.
+        state = "22000"
     if not state and isinstance(exc, psycopg.OperationalError):
         # The connection went under a statement without a word from the server (it was killed, the network
         # went): the database is unavailable, not the request wrong.

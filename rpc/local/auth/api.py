@@ -706,7 +706,13 @@ def not_found(request: Request[Any, Any, Any], exc: HTTPException) -> Response[A
 def database_error(
     request: Request[Any, Any, Any], exc: psycopg.Error | psycopg_pool.PoolTimeout
 ) -> Response[Any]:
-    """GoTrue's 500 for a failed query (its text stays in the log), and a 503 while the database is away."""
+    """GoTrue's 500 for a failed query (its text stays in the log), a 503 while the database is away, and a
+    400 for a value no column can hold (a NUL in a text or JSON string: refused by psycopg before it is
+    sent, or by Postgres as a data exception)."""
+    if isinstance(exc, psycopg.DataError):
+        return errors.render(
+            request, AuthError(400, "validation_failed", "A value contains a character that is not allowed")
+        )
     if isinstance(exc, psycopg_pool.PoolTimeout) or getattr(exc, "sqlstate", None) is None:
         log.warning("auth: database unavailable: %s", exc)
         return errors.render(
