@@ -56,6 +56,7 @@ class AIServer:
         self.fail_next = 0
         self.replies: deque[Reply] = deque()
         self.default = Reply()
+        self.url = ""  # the base URL an OpenAI client takes, once served (tests/conftest.py: `ai`)
 
     def script(self, *replies: Reply) -> None:
         self.replies.extend(replies)

@@ -32,6 +32,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from rpc.local.embedded import SUPERUSER, SUPERUSER_PASSWORD, EmbeddedPostgres
 
+from tests.ai_server import AIServer
 from tests.support import free_port, live_server, value
 
 TEMPLATE = "tb_template"
@@ -129,6 +130,15 @@ def drop_database(name: str) -> None:
     with psycopg.connect(cluster_dsn(), autocommit=True) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
     shutil.rmtree(Path(tempfile.gettempdir()) / f"talentbase-storage-{name}", ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ai() -> Iterator[AIServer]:
+    """The local OpenAI-compatible server (tests/ai_server.py) on a port of its own, one per module."""
+    server = AIServer()
+    with live_server(server.app()) as url:
+        server.url = f"{url}/v1"
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -36,14 +36,6 @@ TEXT = "text/plain"
 HTTP = httpx.Client(timeout=30)
 
 
-@pytest.fixture(scope="module")
-def ai() -> Iterator[AIServer]:
-    server = AIServer()
-    with live_server(server.app()) as url:
-        server.url = f"{url}/v1"  # type: ignore[attr-defined]
-        yield server
-
-
 @pytest.fixture(autouse=True)
 def fresh_provider(ai: AIServer) -> None:
     ai.reset()

@@ -489,14 +489,6 @@ TIMEOUT_S = 1.0
 
 
 @pytest.fixture(scope="module")
-def ai() -> Iterator[AIServer]:
-    server = AIServer()
-    with live_server(server.app()) as url:
-        server.url = f"{url}/v1"  # type: ignore[attr-defined]
-        yield server
-
-
-@pytest.fixture(scope="module")
 def api(database: Database, ai: AIServer) -> Iterator[str]:
     """The local stack (functions and real PostgREST) on this module's database, with the AI server as the
     provider."""

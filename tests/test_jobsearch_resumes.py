@@ -43,7 +43,6 @@ from tests.support import (
     add_member,
     as_anon,
     as_user,
-    live_server,
     make_company,
     make_executive,
     make_user,
@@ -629,23 +628,16 @@ async def test_skills_the_user_already_holds_are_not_proposed(committed_module, 
 # With AI configured --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def provider() -> Iterator[tuple[AIServer, str]]:
-    server = AIServer()
-    with live_server(server.app()) as url:
-        yield server, f"{url}/v1"
-
-
 @pytest.fixture
-def ai_settings(database, api_url, provider: tuple[AIServer, str]) -> Settings:
-    provider[0].reset()
+def ai_settings(database, api_url, ai: AIServer) -> Settings:
+    ai.reset()
     return database.settings(
-        supabase_url=api_url, openai_api_key="sk-test", openai_base_url=provider[1], openai_max_retries=0
+        supabase_url=api_url, openai_api_key="sk-test", openai_base_url=ai.url, openai_max_retries=0
     )
 
 
 async def test_with_ai_the_sections_and_skills_are_the_ais_reading(
-    committed_module, api_url, worker, alice, provider, ai_settings
+    committed_module, api_url, worker, alice, ai, ai_settings
 ):
     reading = ResumeReading(
         sections=[
@@ -654,7 +646,7 @@ async def test_with_ai_the_sections_and_skills_are_the_ais_reading(
         ],
         skills=["Terraform", "a skill no ontology knows"],
     )
-    provider[0].script(Reply(content=reading.model_dump_json()))
+    ai.script(Reply(content=reading.model_dump_json()))
     path = upload(api_url, alice, "cv.txt", b"Jane Doe\nWhere I worked\nAcme, 2019-2024\nPython", TEXT)
     await worker.work(ai_settings)
     row = read(committed_module, path)
@@ -662,7 +654,7 @@ async def test_with_ai_the_sections_and_skills_are_the_ais_reading(
     assert row["sections"] == [s.model_dump() for s in reading.sections]
     # The AI's skill names resolve through the ontology, like the resume's own words.
     assert set(suggested(committed_module, row["id"])) == {"terraform", "python"}
-    [request] = provider[0].requests
+    [request] = ai.requests
     assert request["response_format"]["type"] == "json_schema"
     assert "Where I worked" in request["messages"][-1]["content"]
     # Read on Alice's behalf: her tokens, counted against her budget.
@@ -678,7 +670,7 @@ def usage_today(conn: psycopg.Connection, user_id: str) -> int:
 
 
 async def test_a_user_over_their_ai_budget_has_the_headings_split_it(
-    committed_module, api_url, worker, alice, provider, ai_settings
+    committed_module, api_url, worker, alice, ai, ai_settings
 ):
     committed_module.execute(
         "insert into private.ai_usage (user_id, day, requests, prompt_tokens)"
@@ -694,7 +686,7 @@ async def test_a_user_over_their_ai_budget_has_the_headings_split_it(
     row = read(committed_module, path)
     assert row["status"] == "ready"
     assert [s["kind"] for s in row["sections"]] == ["header", "summary", "experience", "skills"]
-    assert provider[0].requests == []
+    assert ai.requests == []
 
 
 @pytest.mark.parametrize(
@@ -703,15 +695,15 @@ async def test_a_user_over_their_ai_budget_has_the_headings_split_it(
     ids=["provider-error", "answer-of-the-wrong-form", "no-sections"],
 )
 async def test_with_ai_failing_the_headings_split_it_and_it_is_still_read(
-    committed_module, api_url, worker, alice, provider, ai_settings, reply
+    committed_module, api_url, worker, alice, ai, ai_settings, reply
 ):
-    provider[0].script(reply)
+    ai.script(reply)
     path = upload(api_url, alice, "cv.txt", "\n".join(RESUME_LINES).encode(), TEXT)
     await worker.work(ai_settings)
     row = read(committed_module, path)
     assert row["status"] == "ready"
     assert [s["kind"] for s in row["sections"]] == ["header", "summary", "experience", "skills"]
-    assert len(provider[0].requests) == 1
+    assert len(ai.requests) == 1
 
 
 # RLS: resumes and suggestions under every actor ----------------------------------------------------------------

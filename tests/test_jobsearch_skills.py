@@ -69,16 +69,9 @@ JOBS = (
 )
 
 
-@pytest.fixture(scope="module")
-def ai() -> Iterator[tuple[AIServer, str]]:
-    server = AIServer()
-    with live_server(server.app()) as url:
-        yield server, f"{url}/v1"
-
-
 @pytest.fixture
-def settings(database: Database, ai: tuple[AIServer, str]) -> Settings:
-    return database.settings(openai_api_key="sk-test", openai_base_url=ai[1])
+def settings(database: Database, ai: AIServer) -> Settings:
+    return database.settings(openai_api_key="sk-test", openai_base_url=ai.url)
 
 
 @pytest.fixture
@@ -89,7 +82,7 @@ async def admin(database: Database) -> AsyncIterator[psycopg.AsyncConnection]:
 
 
 @pytest.fixture(autouse=True)
-def ontology(committed: psycopg.Connection, ai: tuple[AIServer, str]) -> None:
+def ontology(committed: psycopg.Connection, ai: AIServer) -> None:
     """The fixed ontology, committed afresh (its embeddings go with the old rows), and no jobs queued."""
     committed.execute("delete from public.skills")
     for slug, name, category, _, aliases in ONTOLOGY:
@@ -113,7 +106,7 @@ def ontology(committed: psycopg.Connection, ai: tuple[AIServer, str]) -> None:
         "truncate procrastinate.procrastinate_jobs, procrastinate.procrastinate_events,"
         " procrastinate.procrastinate_periodic_defers"
     )
-    ai[0].reset()
+    ai.reset()
 
 
 def slugs(rows: list[dict[str, Any]]) -> list[str]:
@@ -316,11 +309,11 @@ async def test_the_job_embeds_every_skill_once(committed, admin, settings, ai):
         stored["negotiation"]["source"]
         == "Negotiation. Also called closing deals, deal making. Category: sales"
     )
-    assert ai[0].requests[0]["dimensions"] == DIMENSIONS
+    assert ai.requests[0]["dimensions"] == DIMENSIONS
 
-    requests = len(ai[0].requests)
+    requests = len(ai.requests)
     assert await embed_skills(admin, AI(settings)) == 0
-    assert len(ai[0].requests) == requests  # nothing left to ask for
+    assert len(ai.requests) == requests  # nothing left to ask for
 
 
 async def test_the_job_works_in_batches(committed, admin, settings, ai):
@@ -329,7 +322,7 @@ async def test_the_job_works_in_batches(committed, admin, settings, ai):
         " select 'extra-' || i, 'Extra skill ' || i, 'data' from generate_series(1, 150) i"
     )
     assert await embed_skills(admin, AI(settings)) == len(ONTOLOGY) + 150
-    assert [len(request["input"]) for request in ai[0].requests] == [64, 64, 33]
+    assert [len(request["input"]) for request in ai.requests] == [64, 64, 33]
 
 
 async def test_a_changed_skill_is_embedded_again(committed, admin, settings):
@@ -366,11 +359,11 @@ async def test_another_model_embeds_everything_again(committed, admin, settings,
     other = settings.model_copy(update={"embeddings_model": "text-embedding-3-large"})
     assert await embed_skills(admin, AI(other)) == len(ONTOLOGY)
     assert {row["model"] for row in embeddings(committed).values()} == {"text-embedding-3-large"}
-    assert ai[0].requests[-1]["model"] == "text-embedding-3-large"
+    assert ai.requests[-1]["model"] == "text-embedding-3-large"
 
 
 async def test_a_provider_outage_writes_nothing(committed, admin, settings, ai):
-    ai[0].fail_next = 10  # more than the SDK's retries
+    ai.fail_next = 10  # more than the SDK's retries
     with pytest.raises(AIProviderError):
         await embed_skills(admin, AI(settings.model_copy(update={"openai_max_retries": 0})))
     assert embeddings(committed) == {}
@@ -506,11 +499,11 @@ def test_meaning_merges_by_reciprocal_rank_with_exact_names_first(conn):
 
 
 @pytest.fixture(scope="module")
-def stack_url(database: Database, ai: tuple[AIServer, str]) -> Iterator[str]:
+def stack_url(database: Database, ai: AIServer) -> Iterator[str]:
     """The local stack as a frontend meets it (real PostgREST behind /rest/v1), with the AI server."""
     from rpc.local.rest import HOW_TO_GET_IT, find_postgrest
 
-    settings = database.settings(rest_api=True, openai_api_key="sk-test", openai_base_url=ai[1])
+    settings = database.settings(rest_api=True, openai_api_key="sk-test", openai_base_url=ai.url)
     if find_postgrest(settings) is None:
         pytest.skip(HOW_TO_GET_IT)
     with live_server(create_app(settings)) as url:
@@ -577,10 +570,10 @@ async def test_a_signed_in_search_by_meaning_is_on_the_searchers_budget(
         "update private.ai_usage set prompt_tokens = %s where user_id = %s",
         (settings.ai_daily_tokens_per_user, user.id),
     )
-    asked = len(ai[0].requests)
+    asked = len(ai.requests)
     body = invoke(client, {"query": "k8s"})
     assert (body["by_meaning"], hits(body)) == (False, [("kubernetes", "exact")])
-    assert len(ai[0].requests) == asked
+    assert len(ai.requests) == asked
 
 
 async def test_without_a_provider_the_search_is_the_text_ranking(committed, database):
@@ -600,8 +593,8 @@ async def test_without_a_provider_the_search_is_the_text_ranking(committed, data
 
 async def test_a_provider_failure_leaves_the_text_ranking(committed, admin, settings, ai):
     await embed_skills(admin, AI(settings))
-    ai[0].requests.clear()
-    ai[0].fail_next = 10
+    ai.requests.clear()
+    ai.fail_next = 10
     failing = settings.model_copy(update={"openai_max_retries": 1})
     async with AsyncTestClient(app=create_app(failing)) as client:
         response = await client.post(
@@ -610,7 +603,7 @@ async def test_a_provider_failure_leaves_the_text_ranking(committed, admin, sett
     assert response.status_code == 200, response.text
     assert response.json()["by_meaning"] is False
     assert hits(response.json()) == [("kubernetes", "exact")]
-    assert len(ai[0].requests) == 2  # it did ask, and retried once
+    assert len(ai.requests) == 2  # it did ask, and retried once
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
@@ -16,21 +16,14 @@ from rpc.platform.ai import AI, AIProviderError
 from rpc.platform.settings import Settings
 from tests.ai_server import AIServer
 from tests.conftest import Database
-from tests.support import User, bearer, live_server, make_company, make_user, token_for
+from tests.support import User, bearer, make_company, make_user, token_for
 
 WEIGHTS = json.dumps(MatchingWeights().model_dump())
 
 
-@pytest.fixture(scope="module")
-def ai() -> Iterator[tuple[AIServer, str]]:
-    server = AIServer()
-    with live_server(server.app()) as url:
-        yield server, f"{url}/v1"
-
-
 @pytest.fixture
-def settings(database: Database, ai: tuple[AIServer, str]) -> Settings:
-    return database.settings(openai_api_key="sk-test", openai_base_url=ai[1])
+def settings(database: Database, ai: AIServer) -> Settings:
+    return database.settings(openai_api_key="sk-test", openai_base_url=ai.url)
 
 
 @pytest.fixture
@@ -40,12 +33,12 @@ async def admin(database: Database) -> AsyncIterator[psycopg.AsyncConnection]:
 
 
 @pytest.fixture(autouse=True)
-def clean(committed: psycopg.Connection, ai: tuple[AIServer, str]) -> None:
+def clean(committed: psycopg.Connection, ai: AIServer) -> None:
     # The module's database is shared: each test embeds only what it made.
     committed.execute("delete from public.role_postings")
     committed.execute("delete from public.executive_profiles")
-    ai[0].requests.clear()
-    ai[0].fail_next = 0
+    ai.requests.clear()
+    ai.fail_next = 0
 
 
 def executive(conn: psycopg.Connection, bio: str) -> User:
@@ -97,11 +90,11 @@ async def test_missing_embeddings_are_written_once(committed, admin, settings, a
         )
         == DIMENSIONS
     )
-    assert ai[0].requests[0]["dimensions"] == DIMENSIONS
+    assert ai.requests[0]["dimensions"] == DIMENSIONS
 
-    requests = len(ai[0].requests)
+    requests = len(ai.requests)
     assert await embed_missing(admin, AI(settings)) == 0
-    assert len(ai[0].requests) == requests  # nothing left to ask for
+    assert len(ai.requests) == requests  # nothing left to ask for
 
 
 async def test_an_edited_text_is_embedded_again(committed, admin, settings) -> None:
@@ -118,7 +111,7 @@ async def test_an_edited_text_is_embedded_again(committed, admin, settings) -> N
 
 async def test_a_provider_outage_writes_nothing(committed, admin, settings, ai) -> None:
     user = executive(committed, "Marketing leader")
-    ai[0].fail_next = 10  # more than the SDK's retries
+    ai.fail_next = 10  # more than the SDK's retries
     with pytest.raises(AIProviderError):
         await embed_missing(admin, AI(settings))
     assert (
@@ -190,7 +183,7 @@ async def test_matching_embeds_the_role_on_its_first_run(committed, admin, setti
 
 
 async def test_matching_without_the_provider_still_answers(committed, database, ai) -> None:
-    ai[0].fail_next = 10
+    ai.fail_next = 10
     owner = make_user(committed)
     row = committed.execute(
         "insert into public.role_postings (company_id, title, description, engagement_type, status)"
@@ -198,10 +191,10 @@ async def test_matching_without_the_provider_still_answers(committed, database, 
         (make_company(committed, owner, verified=True).id,),
     ).fetchone()
     assert row is not None
-    settings = database.settings(openai_api_key="sk-test", openai_base_url=ai[1], openai_timeout_s=2)
+    settings = database.settings(openai_api_key="sk-test", openai_base_url=ai.url, openai_timeout_s=2)
     async with AsyncTestClient(app=create_app(settings)) as client:
         response = await client.post(
             "/functions/v1/matching", json={"role_id": row[0]}, headers=bearer(token_for(owner))
         )
     assert response.status_code == 200, response.text
-    assert ai[0].requests  # it did try
+    assert ai.requests  # it did try

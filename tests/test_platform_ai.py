@@ -4,7 +4,7 @@ and budgets in the module's own database."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing, asynccontextmanager
 from typing import Any
 from uuid import UUID
@@ -30,7 +30,7 @@ from rpc.platform.errors import exception_handlers
 from rpc.platform.settings import Settings
 from tests.ai_server import AIServer, Reply
 from tests.conftest import Database
-from tests.support import live_server, make_user
+from tests.support import make_user
 
 HELLO = [{"role": "user", "content": "hello world"}]
 
@@ -41,17 +41,10 @@ class Person(BaseModel):
     skills: list[str]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[AIServer, str]]:
-    provider = AIServer()
-    with live_server(provider.app()) as url:
-        yield provider, f"{url}/v1"
-
-
 @pytest.fixture(autouse=True)
-def fresh(server: tuple[AIServer, str]) -> AIServer:
-    server[0].reset()
-    return server[0]
+def fresh(ai: AIServer) -> AIServer:
+    ai.reset()
+    return ai
 
 
 @pytest.fixture
@@ -64,12 +57,10 @@ async def pool(database: Database) -> AsyncIterator[platform_db.Database]:
 
 
 @pytest.fixture
-def make_ai(
-    database: Database, server: tuple[AIServer, str], pool: platform_db.Database
-) -> Callable[..., AI]:
+def make_ai(database: Database, ai: AIServer, pool: platform_db.Database) -> Callable[..., AI]:
     def make(**overrides: Any) -> AI:
         settings = database.settings(
-            openai_api_key="sk-test", openai_base_url=server[1], **{"openai_timeout_s": 5, **overrides}
+            openai_api_key="sk-test", openai_base_url=ai.url, **{"openai_timeout_s": 5, **overrides}
         )
         return AI(settings, pool)
 
@@ -343,10 +334,10 @@ def asking_app(settings: Settings) -> Litestar:
     return Litestar([ask], exception_handlers=exception_handlers, lifespan=[lifespan], logging_config=None)
 
 
-async def test_the_app_answers_each_ai_error_in_its_shape(database, server, fresh, user) -> None:
+async def test_the_app_answers_each_ai_error_in_its_shape(database, fresh, user) -> None:
     settings = database.settings(
         openai_api_key="sk-test",
-        openai_base_url=server[1],
+        openai_base_url=fresh.url,
         openai_timeout_s=0.5,
         openai_max_retries=0,
         ai_daily_tokens_per_user=7,
