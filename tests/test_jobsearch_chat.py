@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -716,6 +717,41 @@ def test_a_client_that_leaves_mid_answer_leaves_an_incomplete_message(api, ai, c
     # came (the provider's own count arrives only after the last word).
     used = eventually(lambda: value(committed, AI_USAGE, (user.id,)))
     assert 0 < used < len(words.split())
+
+
+def test_a_client_gone_before_the_answer_started_leaves_an_empty_incomplete_one(api, ai, committed):
+    user = make_user(committed)
+    ai.script(Reply(ANSWER, delay_s=0.5))
+    body = json.dumps({"message": "Still there?"}).encode()
+    headers = {"apikey": ANON_KEY, **bearer(token_for(user))}
+    host, port = api.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as client:
+        client.sendall(
+            b"POST /functions/v1/ai/chat HTTP/1.1\r\nHost: "
+            + host.encode()
+            + b"\r\n"
+            + b"".join(f"{k}: {v}\r\n".encode() for k, v in headers.items())
+            + b"Content-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
+        time.sleep(0.1)  # the turn is stored; the provider has not answered yet
+
+    def settled() -> list[list[str]] | None:
+        rows = value(
+            committed,
+            "select array_agg(array[m.role, m.content, m.status] order by m.created_at)"
+            " from public.chat_messages m join public.chat_conversations c on c.id = m.conversation_id"
+            " where c.user_id = %s and (m.role = 'user' or m.completed_at is not null)",
+            (user.id,),
+        )
+        return rows if rows and len(rows) == 2 else None
+
+    assert eventually(settled) == [["user", "Still there?", "complete"], ["assistant", "", "incomplete"]]
+    # The provider's stream was closed at once: its usage is what was sent, estimated, and nothing received.
+    assert eventually(lambda: value(committed, AI_USAGE, (user.id,)) is not None) is True
+    assert value(committed, AI_USAGE, (user.id,)) == 0
 
 
 def test_a_stream_cut_in_half_ends_with_an_error_event_and_a_failed_answer(api, ai, committed):
