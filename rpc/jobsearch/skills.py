@@ -28,7 +28,7 @@ from rpc.jobsearch.tasks import tasks
 from rpc.platform.ai import AI, AIError
 from rpc.platform.db import Session
 from rpc.platform.functions import SOME_TEXT
-from rpc.platform.jobs import job_settings
+from rpc.platform.jobs import embed_periodically
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +84,7 @@ async def embed_skills(conn: psycopg.AsyncConnection, ai: AI) -> int:
 )
 async def embed_skills_task(context: procrastinate.JobContext, timestamp: int) -> None:
     """Every minute: the skills whose embedding is missing or stale (see private.skills_to_embed)."""
-    ai: AI = context.additional_context["ai"]
-    if not ai.enabled:
-        return
-    async with await psycopg.AsyncConnection.connect(
-        job_settings(context).admin_dsn, autocommit=True
-    ) as conn:
-        written = await embed_skills(conn, ai)
-    if written:
-        log.info("embedded %d skills", written)
+    await embed_periodically(context, embed_skills, "skills")
 
 
 Query = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=SOME_TEXT)]

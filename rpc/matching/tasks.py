@@ -5,11 +5,9 @@ from __future__ import annotations
 import logging
 
 import procrastinate
-import psycopg
 
 from rpc.matching.embeddings import embed_missing
-from rpc.platform.ai import AI
-from rpc.platform.jobs import job_settings
+from rpc.platform.jobs import embed_periodically
 
 log = logging.getLogger(__name__)
 
@@ -19,15 +17,7 @@ tasks = procrastinate.Blueprint()
 @tasks.periodic(cron="* * * * *", periodic_id="embed_missing")
 @tasks.task(queue="ai", queueing_lock="embed_missing", name="embed_missing", pass_context=True)
 async def embed_missing_task(context: procrastinate.JobContext, timestamp: int) -> None:
-    ai: AI = context.additional_context["ai"]
-    if not ai.enabled:
-        return
-    async with await psycopg.AsyncConnection.connect(
-        job_settings(context).admin_dsn, autocommit=True
-    ) as conn:
-        written = await embed_missing(conn, ai)
-    if written:
-        log.info("embedded %d texts", written)
+    await embed_periodically(context, embed_missing, "texts")
 
 
 @tasks.periodic(cron="*/5 * * * *", periodic_id="expire_introductions")

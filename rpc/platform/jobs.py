@@ -15,11 +15,12 @@ import contextlib
 import functools
 import logging
 import signal
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import procrastinate
+import psycopg
 from procrastinate import builtin_tasks
 from procrastinate.exceptions import ConnectorException
 from procrastinate.worker import Worker
@@ -95,6 +96,24 @@ def job_settings(context: procrastinate.JobContext) -> Settings:
     """The worker's settings when it was given them (`additional_context["settings"]`), else the process's."""
     settings = context.additional_context.get("settings")
     return settings if isinstance(settings, Settings) else get_settings()
+
+
+async def embed_periodically(
+    context: procrastinate.JobContext,
+    embed: Callable[[psycopg.AsyncConnection[Any], AI], Awaitable[int]],
+    what: str,
+) -> None:
+    """A periodic embedding task's run: nothing without a provider; else `embed` on a connection that logs in
+    as `postgres` (embeddings live outside the API roles' reach), and how many `what` it wrote, logged."""
+    ai: AI = context.additional_context["ai"]
+    if not ai.enabled:
+        return
+    async with await psycopg.AsyncConnection.connect(
+        job_settings(context).admin_dsn, autocommit=True
+    ) as conn:
+        written = await embed(conn, ai)
+    if written:
+        log.info("embedded %d %s", written, what)
 
 
 class Queue:
