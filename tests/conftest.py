@@ -132,6 +132,13 @@ def drop_database(name: str) -> None:
     shutil.rmtree(Path(tempfile.gettempdir()) / f"talentbase-storage-{name}", ignore_errors=True)
 
 
+@pytest.fixture
+async def admin(database: Database) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """The worker's connection: it logs in as `postgres`."""
+    async with await psycopg.AsyncConnection.connect(database.admin, autocommit=True) as conn:
+        yield conn
+
+
 @pytest.fixture(scope="module")
 def ai() -> Iterator[AIServer]:
     """The local OpenAI-compatible server (tests/ai_server.py) on a port of its own, one per module."""

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -171,6 +171,17 @@ def as_anon(conn: psycopg.Connection) -> Actor:
 
 def as_service(conn: psycopg.Connection) -> Actor:
     return Actor(conn, "service_role", {"role": "service_role", "iss": "supabase-demo"})
+
+
+def actor(conn: psycopg.Connection, world: Any, who: str) -> Actor:
+    """`anon`, `service` or one of a test world's users by name: a key of its `users`, if it has them, else
+    an attribute of its own."""
+    if who == "anon":
+        return as_anon(conn)
+    if who == "service":
+        return as_service(conn)
+    users = getattr(world, "users", None)
+    return as_user(conn, users[who] if isinstance(users, Mapping) else getattr(world, who))
 
 
 # The SQL way and PostgREST, compared ------------------------------------------------------------------

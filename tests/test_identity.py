@@ -26,6 +26,7 @@ from tests.support import (
     Actor,
     Company,
     User,
+    actor,
     add_member,
     as_anon,
     as_service,
@@ -79,15 +80,6 @@ def world(conn: psycopg.Connection) -> World:
         acme=acme,
         zeta=make_company(conn, zeta_owner, name="Zeta"),
     )
-
-
-def actor(conn: psycopg.Connection, world: World, who: str) -> Actor:
-    """`anon`, `service` or the name of one of the world's users."""
-    if who == "anon":
-        return as_anon(conn)
-    if who == "service":
-        return as_service(conn)
-    return as_user(conn, getattr(world, who))
 
 
 def as_auth_server(conn: psycopg.Connection) -> Actor:

@@ -26,12 +26,11 @@ import pytest
 
 from tests.conftest import Database
 from tests.support import (
-    Actor,
     Company,
     User,
+    actor,
     add_member,
     as_anon,
-    as_service,
     as_user,
     make_company,
     make_user,
@@ -99,15 +98,6 @@ class World:
 @pytest.fixture
 def world(conn: psycopg.Connection) -> World:
     return make_world(conn)
-
-
-def actor(conn: psycopg.Connection, world: World, who: str) -> Actor:
-    """`anon`, `service` or the name of one of the world's users."""
-    if who == "anon":
-        return as_anon(conn)
-    if who == "service":
-        return as_service(conn)
-    return as_user(conn, getattr(world, who))
 
 
 def add_interviewer(conn: psycopg.Connection, company: Company, name: str, user: User | None = None) -> str:

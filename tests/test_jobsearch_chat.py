@@ -35,6 +35,7 @@ from tests.support import (
     ANON_KEY,
     Actor,
     User,
+    actor,
     as_anon,
     as_service,
     as_user,
@@ -70,14 +71,6 @@ class World:
 
 
 ACTORS = ("anon", "owner", "other", "platform_admin", "service")
-
-
-def actor(conn: psycopg.Connection, world: World, who: str) -> Actor:
-    if who == "anon":
-        return as_anon(conn)
-    if who == "service":
-        return as_service(conn)
-    return as_user(conn, getattr(world, who))
 
 
 def the_function(conn: psycopg.Connection, user: User) -> Actor:

@@ -43,9 +43,9 @@ from tests.support import (
     Outcome,
     Skill,
     User,
+    actor,
     add_member,
     as_anon,
-    as_service,
     as_user,
     make_company,
     make_user,
@@ -236,15 +236,6 @@ def db(module_conn: psycopg.Connection, world: World) -> Iterator[psycopg.Connec
     """A savepoint on top of the world, rolled back after the test."""
     with module_conn.transaction(force_rollback=True):
         yield module_conn
-
-
-def actor(conn: psycopg.Connection, world: World, who: str) -> Actor:
-    """`anon`, `service` or the name of one of the world's users."""
-    if who == "anon":
-        return as_anon(conn)
-    if who == "service":
-        return as_service(conn)
-    return as_user(conn, world.users[who])
 
 
 def expect(default: Any, **outcomes: Any) -> dict[str, Any]:

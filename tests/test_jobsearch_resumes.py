@@ -40,6 +40,7 @@ from tests.ai_server import AIServer, Reply
 from tests.support import (
     ANON_KEY,
     User,
+    actor,
     add_member,
     as_anon,
     as_user,
@@ -736,10 +737,6 @@ async def world(committed_module, api_url, worker) -> World:
 
 
 USERS = ["owner", "other", "member", "admin"]
-
-
-def actor(conn: psycopg.Connection, world: World, who: str):
-    return as_anon(conn) if who == "anon" else as_user(conn, getattr(world, who))
 
 
 def user_id(world: World, who: str) -> str:

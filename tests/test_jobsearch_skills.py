@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -72,13 +72,6 @@ JOBS = (
 @pytest.fixture
 def settings(database: Database, ai: AIServer) -> Settings:
     return database.settings(openai_api_key="sk-test", openai_base_url=ai.url)
-
-
-@pytest.fixture
-async def admin(database: Database) -> AsyncIterator[psycopg.AsyncConnection]:
-    """The worker's connection (postgres)."""
-    async with await psycopg.AsyncConnection.connect(database.admin, autocommit=True) as conn:
-        yield conn
 
 
 @pytest.fixture(autouse=True)

@@ -33,13 +33,11 @@ from rpc.platform.settings import SUPABASE_CLI_PUBLISHABLE_KEY, SUPABASE_CLI_SEC
 from tests.conftest import Database
 from tests.support import (
     SECRET,
-    Actor,
     Company,
     Outcome,
     User,
+    actor,
     add_member,
-    as_anon,
-    as_service,
     as_user,
     company_name,
     live_server,
@@ -1047,16 +1045,8 @@ AGREEMENT = [
 ]
 
 
-def actor_of(conn: psycopg.Connection, world: World, who: str) -> Actor:
-    if who == "anon":
-        return as_anon(conn)
-    if who == "service":
-        return as_service(conn)
-    return as_user(conn, getattr(world, who))
-
-
 def case_sql(conn: psycopg.Connection, world: World, case: Case) -> Outcome:
-    return sql_outcome(conn, actor_of(conn, world, case.who), case.sql, params_of(world))
+    return sql_outcome(conn, actor(conn, world, case.who), case.sql, params_of(world))
 
 
 @pytest.mark.parametrize("case", AGREEMENT)

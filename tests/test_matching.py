@@ -36,6 +36,7 @@ from tests.support import (
     Company,
     Skill,
     User,
+    actor,
     add_contacts,
     add_introduction,
     add_match,
@@ -178,15 +179,6 @@ def build_world(conn: psycopg.Connection) -> World:
         **feedback,
     }
     return world
-
-
-def actor(conn: psycopg.Connection, world: World, who: str) -> Actor:
-    """`anon`, `service` or the name of one of the world's users."""
-    if who == "anon":
-        return as_anon(conn)
-    if who == "service":
-        return as_service(conn)
-    return as_user(conn, world.users[who])
 
 
 def outcome(user: Actor, statement: LiteralString, params: Any = None) -> int | str:

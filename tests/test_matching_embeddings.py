@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
@@ -24,12 +23,6 @@ WEIGHTS = json.dumps(MatchingWeights().model_dump())
 @pytest.fixture
 def settings(database: Database, ai: AIServer) -> Settings:
     return database.settings(openai_api_key="sk-test", openai_base_url=ai.url)
-
-
-@pytest.fixture
-async def admin(database: Database) -> AsyncIterator[psycopg.AsyncConnection]:
-    async with await psycopg.AsyncConnection.connect(database.admin, autocommit=True) as conn:
-        yield conn
 
 
 @pytest.fixture(autouse=True)

@@ -23,12 +23,11 @@ from rpc.local.embedded import SUPERUSER, bootstrap, recreate_database
 from rpc.platform.migrations import MIGRATIONS_DIR, PROJECT_ROOT, execute_file
 from tests.conftest import Database, cluster_dsn, drop_database, value_in
 from tests.support import (
-    Actor,
     Company,
     User,
+    actor,
     add_member,
     as_anon,
-    as_service,
     as_user,
     make_company,
     make_user,
@@ -417,15 +416,6 @@ def world(conn: psycopg.Connection) -> World:
         acme=acme,
         zeta=make_company(conn, zeta_owner, name="Zeta"),
     )
-
-
-def actor(conn: psycopg.Connection, world: World, who: str) -> Actor:
-    """`anon`, `service` or the name of one of the world's users."""
-    if who == "anon":
-        return as_anon(conn)
-    if who == "service":
-        return as_service(conn)
-    return as_user(conn, getattr(world, who))
 
 
 def put(conn: psycopg.Connection, bucket: str, name: str) -> None:
