@@ -537,6 +537,7 @@ insert into public.executive_profiles (
 
 ROLE_DEFAULTS: dict[str, Any] = {
     "title": "Fractional CFO",
+    "description": "",
     "engagement_type": "fractional",
     "seniority": None,
     "industries": [],
@@ -548,16 +549,18 @@ ROLE_DEFAULTS: dict[str, Any] = {
     "compensation_unit": None,
     "hours_per_week": None,
     "start_date": None,
+    "compensation_published": False,
 }
 ROLE: LiteralString = """
 insert into public.role_postings (
-  company_id, title, engagement_type, seniority, industries, location, remote_policy, compensation_currency,
-  compensation_min, compensation_max, compensation_unit, hours_per_week, start_date, status
+  company_id, title, description, engagement_type, seniority, industries, location, remote_policy,
+  compensation_currency, compensation_min, compensation_max, compensation_unit, hours_per_week, start_date,
+  compensation_published, status
 ) values (
-  %(company_id)s, %(title)s, %(engagement_type)s::public.engagement_type, %(seniority)s::public.seniority,
-  %(industries)s::text[], %(location)s, %(remote_policy)s::public.work_mode, %(compensation_currency)s,
-  %(compensation_min)s, %(compensation_max)s, %(compensation_unit)s::public.rate_unit, %(hours_per_week)s,
-  %(start_date)s::date, %(status)s::public.role_status
+  %(company_id)s, %(title)s, %(description)s, %(engagement_type)s::public.engagement_type,
+  %(seniority)s::public.seniority, %(industries)s::text[], %(location)s, %(remote_policy)s::public.work_mode,
+  %(compensation_currency)s, %(compensation_min)s, %(compensation_max)s, %(compensation_unit)s::public.rate_unit,
+  %(hours_per_week)s, %(start_date)s::date, %(compensation_published)s, %(status)s::public.role_status
 )
 returning id::text
 """

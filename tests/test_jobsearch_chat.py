@@ -260,20 +260,21 @@ def test_a_users_message_is_always_finished(conn, world):
 # RLS: conversations --------------------------------------------------------------------------------------
 
 
+# Who reads a user's conversation and its messages: the owner, and service_role past RLS.
+OWNER_READS = [
+    ("anon", INSUFFICIENT_PRIVILEGE),
+    ("owner", True),
+    ("other", False),
+    ("platform_admin", False),
+    ("service", True),
+]
+
+
 def ids(rows: list[dict[str, Any]]) -> list[str]:
     return sorted(str(row["id"]) for row in rows)
 
 
-@pytest.mark.parametrize(
-    ("who", "sees"),
-    [
-        ("anon", INSUFFICIENT_PRIVILEGE),
-        ("owner", True),
-        ("other", False),
-        ("platform_admin", False),
-        ("service", True),
-    ],
-)
+@pytest.mark.parametrize(("who", "sees"), OWNER_READS)
 def test_conversations_are_read_by_their_owner_only(conn, world, who, sees):
     query: LiteralString = "select id from public.chat_conversations"
     if sees == INSUFFICIENT_PRIVILEGE:
@@ -284,16 +285,7 @@ def test_conversations_are_read_by_their_owner_only(conn, world, who, sees):
         assert all(world.conversation == i for i in ids(actor(conn, world, who).rows(query)))
 
 
-@pytest.mark.parametrize(
-    ("who", "sees"),
-    [
-        ("anon", INSUFFICIENT_PRIVILEGE),
-        ("owner", True),
-        ("other", False),
-        ("platform_admin", False),
-        ("service", True),
-    ],
-)
+@pytest.mark.parametrize(("who", "sees"), OWNER_READS)
 def test_messages_are_read_by_their_owner_only(conn, world, who, sees):
     query: LiteralString = "select id from public.chat_messages where conversation_id = %s"
     if sees == INSUFFICIENT_PRIVILEGE:

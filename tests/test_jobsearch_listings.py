@@ -48,6 +48,7 @@ from tests.support import (
     as_anon,
     as_user,
     make_company,
+    make_role,
     make_user,
     rest_outcome,
     sql_outcome,
@@ -74,55 +75,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:supabase")
 def tag() -> str:
     """A word of a test's own: lower-case letters ending in x, one lexeme that no stemmer changes."""
     return "".join(random.choices(string.ascii_lowercase, k=10)) + "x"
-
-
-POSTING: LiteralString = """
-insert into public.role_postings (
-  company_id, title, description, engagement_type, seniority, industries, location, remote_policy,
-  compensation_currency, compensation_min, compensation_max, compensation_unit, compensation_published, status
-) values (
-  %(company_id)s, %(title)s, %(description)s, %(engagement_type)s::public.engagement_type,
-  %(seniority)s::public.seniority, %(industries)s::text[], %(location)s, %(remote_policy)s::public.work_mode,
-  %(compensation_currency)s, %(compensation_min)s, %(compensation_max)s,
-  %(compensation_unit)s::public.rate_unit,
-  %(compensation_published)s, %(status)s::public.role_status
-)
-returning id::text
-"""
-POSTING_DEFAULTS: dict[str, Any] = {
-    "title": "Fractional CFO",
-    "description": "",
-    "engagement_type": "fractional",
-    "seniority": None,
-    "industries": [],
-    "location": None,
-    "remote_policy": "remote",
-    "compensation_currency": None,
-    "compensation_min": None,
-    "compensation_max": None,
-    "compensation_unit": None,
-    "compensation_published": False,
-}
-
-
-def post(
-    conn: psycopg.Connection,
-    company: Company,
-    *,
-    status: str = "open",
-    skills: tuple[Skill, ...] = (),
-    **fields: Any,
-) -> str:
-    """A role posting written as the superuser, with its skills; a closed one is opened first, as in life."""
-    params = {**POSTING_DEFAULTS, **fields, "company_id": company.id}
-    role_id = value(conn, POSTING, {**params, "status": "open" if status == "closed" else status})
-    for skill in skills:
-        conn.execute(
-            "insert into public.role_skills (role_id, skill_id) values (%s, %s)", (role_id, skill.id)
-        )
-    if status == "closed":
-        conn.execute("update public.role_postings set status = 'closed' where id = %s", (role_id,))
-    return role_id
 
 
 def taxonomy(conn: psycopg.Connection, *slugs: str) -> list[Skill]:
@@ -184,21 +136,21 @@ def build_world(conn: psycopg.Connection) -> World:
     zeta = make_company(conn, users["zeta_owner"], name="Zeta")
     pay = {"compensation_currency": "EUR", "compensation_unit": "day"}
     postings = {
-        "acme_open": post(
+        "acme_open": make_role(
             conn,
             acme,
-            skills=(finance,),
+            wants={finance: False},
             **pay,
             compensation_min=800,
             compensation_max=1200,
             compensation_published=True,
         ),
-        "acme_quiet": post(
+        "acme_quiet": make_role(
             conn, acme, title="Interim COO", **pay, compensation_min=900, compensation_max=1500
         ),
-        "acme_draft": post(conn, acme, status="draft"),
-        "acme_closed": post(conn, acme, status="closed"),
-        "zeta_open": post(conn, zeta),
+        "acme_draft": make_role(conn, acme, status="draft"),
+        "acme_closed": make_role(conn, acme, status="closed"),
+        "zeta_open": make_role(conn, zeta),
     }
     for who, role_id in (("seeker", "acme_open"), ("other_seeker", "acme_quiet")):
         conn.execute(
@@ -672,7 +624,7 @@ def wait_until_waiting(conn: psycopg.Connection, seen: list[Any], thread: thread
 def test_a_posting_opened_while_its_company_is_verified_is_listed(database, committed, fresh_company):
     # The posting is opened first (uncommitted) while the company is not verified; the verification,
     # committed after it, must see the posting: it waits for the posting's transaction.
-    role_id = post(committed, fresh_company, status="draft")
+    role_id = make_role(committed, fresh_company, status="draft")
     with psycopg.connect(database.superuser) as opener:
         opener.execute("update public.role_postings set status = 'open' where id = %s", (role_id,))
         thread, seen = run_blocked(
@@ -690,7 +642,7 @@ def test_a_skill_added_while_its_posting_is_edited_is_listed_with_the_edit(
 ):
     [skill] = taxonomy(committed, "kotlin")
     committed.execute("update public.companies set verified_at = now() where id = %s", (fresh_company.id,))
-    role_id = post(committed, fresh_company, title="Head of Platform")
+    role_id = make_role(committed, fresh_company, title="Head of Platform")
     with psycopg.connect(database.superuser) as editor:
         editor.execute("update public.role_postings set title = 'Head of Mobile' where id = %s", (role_id,))
         thread, seen = run_blocked(
@@ -730,12 +682,14 @@ def verified(db: psycopg.Connection, world: World) -> Company:
 def test_search_ranks_title_matches_over_description_and_repeated_words_over_single(db, verified):
     word = tag()
     ids = {
-        "title": post(db, verified, title=f"Head of {word}", description="Leads the team."),
-        "thrice": post(
+        "title": make_role(db, verified, title=f"Head of {word}", description="Leads the team."),
+        "thrice": make_role(
             db, verified, title="Operations lead", description=f"{word} first, {word} always, {word}."
         ),
-        "once": post(db, verified, title="Finance lead", description=f"Some {word} work among much else."),
-        "neither": post(db, verified, title="Unrelated", description="Nothing to see."),
+        "once": make_role(
+            db, verified, title="Finance lead", description=f"Some {word} work among much else."
+        ),
+        "neither": make_role(db, verified, title="Unrelated", description="Nothing to see."),
     }
     names = {v: k for k, v in ids.items()}
     rows = search(as_anon(db), query=word)
@@ -762,10 +716,10 @@ def test_search_ranks_title_matches_over_description_and_repeated_words_over_sin
 def test_search_reads_queries_as_people_type_them(db, verified, query, expected):
     word = tag()
     ids = {
-        "budget": post(db, verified, description=f"{word} owns the budget"),
-        "platform": post(db, verified, description=f"builds the {word} platform"),
-        "reversed": post(db, verified, description=f"a platform for {word}"),
-        "managing": post(db, verified, description=f"{word} managing people"),
+        "budget": make_role(db, verified, description=f"{word} owns the budget"),
+        "platform": make_role(db, verified, description=f"builds the {word} platform"),
+        "reversed": make_role(db, verified, description=f"a platform for {word}"),
+        "managing": make_role(db, verified, description=f"{word} managing people"),
     }
     names = {v: k for k, v in ids.items()}
     rows = search(as_anon(db), query=query.format(w=word), page_size=100)
@@ -844,7 +798,7 @@ def test_filters_combine(db, verified, filters):
     word = tag()
     skills = dict(zip("abc", taxonomy(db, "budgeting", "treasury", "valuation"), strict=True))
     ids = {
-        post(
+        make_role(
             db,
             verified,
             description=f"{word} role",
@@ -853,7 +807,7 @@ def test_filters_combine(db, verified, filters):
             remote_policy=p.remote_policy,
             location=p.location,
             industries=list(p.industries),
-            skills=tuple(skills[s] for s in p.skills),
+            wants={skills[s]: False for s in p.skills},
         ): p.name
         for p in POSTINGS
     }
@@ -878,7 +832,7 @@ def test_search_pages_through_every_match_once_with_the_total(db, verified):
     word = tag()
     for index in range(25):
         # Three levels of relevance, so that pages cut through ties of rank too.
-        post(db, verified, title=f"Role {index}", description=" ".join([word] * (1 + index % 3)))
+        make_role(db, verified, title=f"Role {index}", description=" ".join([word] * (1 + index % 3)))
     anon = as_anon(db)
     whole = search(anon, query=word, page_size=100)
     pages = [search(anon, query=word, page_size=10, page_offset=offset) for offset in (0, 10, 20, 30)]
@@ -890,8 +844,8 @@ def test_search_pages_through_every_match_once_with_the_total(db, verified):
 
 def test_newest_first_on_request_or_without_a_query(db, verified):
     word = tag()
-    older = post(db, verified, title=f"{word} lead", description=f"{word} {word}")
-    newer = post(db, verified, title="Lead", description=word)
+    older = make_role(db, verified, title=f"{word} lead", description=f"{word} {word}")
+    newer = make_role(db, verified, title="Lead", description=word)
     db.execute("update public.role_postings set opened_at = now() - interval '1 day' where id = %s", (older,))
     anon = as_anon(db)
     assert [str(r["role_posting_id"]) for r in search(anon, query=word)] == [older, newer]
@@ -1055,7 +1009,7 @@ def live(committed: psycopg.Connection) -> Iterator[Committed]:
     company = make_company(committed, owner, name=f"Board {word}", verified=True)
     listings = []
     for index in range(12):
-        role_id = post(
+        role_id = make_role(
             committed,
             company,
             title=f"{('Fractional', 'Interim', 'Board')[index % 3]} CFO {index}",
@@ -1069,7 +1023,7 @@ def live(committed: psycopg.Connection) -> Iterator[Committed]:
             (index, role_id),
         )
         listings.append(role_id)
-    draft = post(committed, company, status="draft", description=word)
+    draft = make_role(committed, company, status="draft", description=word)
     seeker, other = make_user(committed, roles=("job_seeker",)), make_user(committed, roles=("job_seeker",))
     committed.execute(
         "insert into public.saved_listings (user_id, role_posting_id) values (%s, %s)",
