@@ -8,8 +8,8 @@ in a last chunk of its own when `stream_options.include_usage` asks for it). Unl
 answers (`script(Reply(...))`, taken in order; `default` when none is left), a chat answers "You said: "
 and the last user message, and a request for structured output (`response_format` json_schema) a JSON
 instance of its schema. A scripted reply may be any content (valid for the schema or not), a failure
-(a status, with headers such as Retry-After), a delay before the first byte or between chunks, or a stream
-cut off after so many words. `fail_next` makes the next requests of either kind answer 500, as a provider
+(a status, with headers such as Retry-After), a delay before the first byte or between chunks, a stream
+cut off after so many words, or chunks of any JSON. `fail_next` makes the next requests of either kind answer 500, as a provider
 outage would.
 """
 
@@ -43,6 +43,7 @@ class Reply:
     delay_s: float = 0.0  # before the first byte (the status line)
     chunk_delay_s: float = 0.0  # streamed: before each chunk after the first
     cut_after: int | None = None  # streamed: the connection dropped after this many words
+    chunks: list[Any] | None = None  # streamed: these chunks' JSON as they are, then [DONE]
 
 
 class StreamCut(Exception):
@@ -156,6 +157,11 @@ async def sse(
             body["usage"] = None
         return event(body)
 
+    if reply.chunks is not None:
+        for body in reply.chunks:
+            yield event(body)
+        yield b"data: [DONE]\n\n"
+        return
     yield chunk({"role": "assistant", "content": "", "refusal": None}, None)
     for sent, piece in enumerate(pieces):
         if reply.cut_after is not None and sent >= reply.cut_after:

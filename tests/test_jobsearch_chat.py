@@ -797,6 +797,25 @@ def test_a_provider_that_breaks_off_before_its_first_word_ends_the_stream_with_a
     ]
 
 
+def test_a_provider_chunk_of_another_shape_ends_the_stream_with_an_error(api, ai, committed):
+    user = make_user(committed)
+    word = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": {"content": "Start"}}],
+    }
+    ai.script(Reply(chunks=[word, {**word, "choices": "no list"}]))
+    broken = chat(api, user, "How do I move into operations?")
+    assert (broken.status, broken.names(), broken.text()) == (200, ["start", "delta", "error"], "Start")
+    assert broken.data("error")["error"] == "ai_provider_error"
+    assert stored(committed, broken.data("start")["conversation_id"])[1] == {
+        "role": "assistant",
+        "content": "Start",
+        "status": "failed",
+        "finished": True,
+    }
+
+
 @pytest.mark.parametrize(
     ("reply", "status", "code"),
     [

@@ -154,6 +154,76 @@ async def test_a_stream_cut_in_half_raises_from_the_iterator(make_ai, fresh, com
     assert usage(committed, user) == (1, estimated_tokens("hello world"), estimated_tokens("one two"))
 
 
+def chunk(choices: Any, **fields: Any) -> dict[str, Any]:
+    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "m", "choices": choices, **fields}
+
+
+def word(text: str | None, finish_reason: str | None = None) -> dict[str, Any]:
+    return {"index": 0, "delta": {"content": text}, "finish_reason": finish_reason}
+
+
+USAGE = {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
+
+
+async def test_a_stream_reads_the_chunks_json_as_a_provider_may_send_it(
+    make_ai, fresh, committed, user
+) -> None:
+    # A role-only first chunk, a delta of null, a finish without a delta, the usage in a chunk of its own.
+    fresh.script(
+        Reply(
+            chunks=[
+                chunk([{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]),
+                chunk([word("one")]),
+                chunk([{"index": 0, "delta": None, "finish_reason": None}]),
+                chunk([word(" two")]),
+                chunk([{"index": 0, "finish_reason": "stop"}]),
+                chunk([], usage=USAGE),
+            ]
+        )
+    )
+    assert await deltas(make_ai(), user) == ["one", " two"]
+    assert usage(committed, user) == (1, 7, 2)
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        ["a list"],
+        chunk("not a list"),
+        chunk([word(3)]),
+        chunk(["a choice of text"]),
+        chunk([{"delta": "text"}]),
+    ],
+    ids=[
+        "not-an-object",
+        "choices-not-a-list",
+        "content-not-text",
+        "choice-not-an-object",
+        "delta-not-an-object",
+    ],
+)
+async def test_a_chunk_of_another_shape_breaks_the_stream_off_as_the_providers_error(
+    make_ai, fresh, committed, user, malformed
+) -> None:
+    fresh.script(Reply(chunks=[chunk([word("one")]), malformed, chunk([word(" two", "stop")], usage=USAGE)]))
+    received = []
+    with pytest.raises(AIProviderError) as raised:
+        async with aclosing(await make_ai().stream_chat(HELLO, user_id=user)) as stream:
+            async for delta in stream:
+                received.append(delta)
+    assert (received, raised.value.status, raised.value.code) == (["one"], 502, "ai_provider_error")
+    # The provider's usage never came: what was sent and received, estimated.
+    assert usage(committed, user) == (1, estimated_tokens("hello world"), estimated_tokens("one"))
+
+
+async def test_a_usage_without_its_counts_is_estimated(make_ai, fresh, committed, user) -> None:
+    fresh.script(
+        Reply(chunks=[chunk([word("one two", "stop")]), chunk([], usage={"prompt_tokens": "seven"})])
+    )
+    assert await deltas(make_ai(), user) == ["one two"]
+    assert usage(committed, user) == (1, estimated_tokens("hello world"), estimated_tokens("one two"))
+
+
 async def test_a_stream_that_stalls_between_chunks_times_out(make_ai, fresh) -> None:
     fresh.script(Reply(content="one two", chunk_delay_s=3))
     with pytest.raises(AITimeout) as raised:
