@@ -24,6 +24,7 @@ from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import anyio
+import msgspec
 import psycopg
 from openai import APITimeoutError, AsyncOpenAI, AsyncStream, OpenAIError, omit
 from openai.lib import type_to_response_format_param
@@ -214,11 +215,12 @@ class AI:
             # The SDK's own request (retries, timeouts, errors, the server-sent events), sent with its
             # generic `post`: `chat.completions.create` first walks every message through its TypedDict
             # transform, about 0.3 ms a message, all of it before the first token of a long conversation.
-            # Messages of plain strings need no transform. The chunks stay the JSON they came as (`object`):
+            # Messages of plain strings need no transform, and go encoded by msgspec (0.1 ms less than the
+            # SDK's json.dumps for a long conversation). The chunks stay the JSON they came as (`object`):
             # the SDK's typed chunk costs 0.2 ms to build, twice before the first word.
             stream = await client.post(
                 "/chat/completions",
-                body=body,
+                content=msgspec.json.encode(body),
                 cast_to=ChatCompletion,
                 stream=True,
                 stream_cls=AsyncStream[object],
