@@ -14,6 +14,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, LiteralString
 
@@ -214,6 +215,28 @@ def test_history_leaves_out_failed_and_unfinished_answers_and_keeps_incomplete_o
         {"role": "assistant", "content": "What the client saw"},
         {"role": "user", "content": "Q5"},
     ]
+
+
+def test_two_turns_of_one_conversation_take_their_places_in_order(database, committed):
+    world = make_world(committed)
+    with psycopg.connect(database.superuser) as first, psycopg.connect(database.superuser) as second:
+        first.execute("select 1")  # a transaction open, so the turn runs in a savepoint of it, uncommitted
+        assert turn(first, world.owner, "First of two", world.conversation) is not None
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(turn, second, world.owner, "Second of two", world.conversation)
+            waits_for_lock = eventually(
+                lambda: value(
+                    committed,
+                    "select wait_event_type = 'Lock' from pg_stat_activity where pid = %s",
+                    (second.info.backend_pid,),
+                )
+            )
+            assert waits_for_lock, "the second turn did not wait for the first"
+            first.commit()
+            later = waiting.result(timeout=10)
+        second.commit()
+    assert later is not None
+    assert later["history"][-1] == {"role": "user", "content": "First of two"}
 
 
 def test_someone_elses_conversation_is_not_found_and_nothing_is_written(conn, world):
@@ -617,6 +640,25 @@ def test_the_answer_streams_word_by_word_and_both_messages_are_stored(api, ai, c
         {"role": "user", "content": "How do I move into operations?", "status": "complete", "finished": True},
         {"role": "assistant", "content": ANSWER, "status": "complete", "finished": True},
     ]
+
+
+def test_a_conversation_moves_up_its_owners_list_when_its_answer_is_stored(api, ai, committed):
+    user = make_user(committed)
+
+    def newest_first() -> list[str]:
+        return [
+            str(row[0])
+            for row in committed.execute(
+                "select id from public.chat_conversations where user_id = %s order by updated_at desc",
+                (user.id,),
+            )
+        ]
+
+    older = chat(api, user, "First question?").data("start")["conversation_id"]
+    newer = chat(api, user, "Another subject?").data("start")["conversation_id"]
+    assert newest_first() == [newer, older]
+    chat(api, user, "Back to the first?", older)
+    assert newest_first() == [older, newer]
 
 
 def test_the_provider_hears_the_conversation_so_far(api, ai, committed):

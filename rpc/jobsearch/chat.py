@@ -46,9 +46,14 @@ log = logging.getLogger(__name__)
 
 TURN: LiteralString = "select private.chat_turn(%s, %s, %s, %s, %s) as turn"
 # Write-once: an answer that has ended is never rewritten (a late disconnect after `done` changes nothing).
+# Its conversation moves up the owner's list here, not in the turn's statement before the first token.
 FINISH: LiteralString = """
-update public.chat_messages set content = %s, status = %s, completed_at = clock_timestamp()
-where id = %s and completed_at is null
+with answer as (
+  update public.chat_messages set content = %s, status = %s, completed_at = clock_timestamp()
+  where id = %s and completed_at is null
+  returning conversation_id
+)
+update public.chat_conversations c set updated_at = now() from answer where c.id = answer.conversation_id
 """
 # A turn refused before its answer started: its two messages, and its conversation if the turn started it.
 DISCARD: LiteralString = """
