@@ -9,8 +9,8 @@ answers (`script(Reply(...))`, taken in order; `default` when none is left), a c
 and the last user message, and a request for structured output (`response_format` json_schema) a JSON
 instance of its schema. A scripted reply may be any content (valid for the schema or not), a failure
 (a status, with headers such as Retry-After), a delay before the first byte or between chunks, a stream
-cut off after so many words, or chunks of any JSON. `fail_next` makes the next requests of either kind answer 500, as a provider
-outage would.
+cut off after so many words, or chunks of any JSON (`chunk` and `choice` build them). `fail_next` makes
+the next requests of either kind answer 500, as a provider outage would.
 """
 
 from __future__ import annotations
@@ -173,6 +173,16 @@ async def sse(
     if usage is not None:
         yield event({**head, "object": "chat.completion.chunk", "choices": [], "usage": usage})
     yield b"data: [DONE]\n\n"
+
+
+def chunk(choices: Any, **fields: Any) -> dict[str, Any]:
+    """A streamed chunk's JSON, for a scripted `Reply(chunks=...)`: `choices` as given (any shape)."""
+    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "m", "choices": choices, **fields}
+
+
+def choice(text: Any, finish_reason: str | None = None) -> dict[str, Any]:
+    """A chunk's choice whose delta carries `text` (any value)."""
+    return {"index": 0, "delta": {"content": text}, "finish_reason": finish_reason}
 
 
 def event(body: dict[str, Any]) -> bytes:

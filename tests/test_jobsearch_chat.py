@@ -30,7 +30,7 @@ from app import create_app
 from rpc.jobsearch.chat import SYSTEM_PROMPT
 from rpc.jobsearch.settings import get_jobsearch_settings
 from rpc.local.rest import HOW_TO_GET_IT, find_postgrest
-from tests.ai_server import AIServer, Reply
+from tests.ai_server import AIServer, Reply, choice, chunk
 from tests.conftest import Database
 from tests.support import (
     ANON_KEY,
@@ -841,12 +841,7 @@ def test_a_provider_that_breaks_off_before_its_first_word_ends_the_stream_with_a
 
 def test_a_provider_chunk_of_another_shape_ends_the_stream_with_an_error(api, ai, committed):
     user = make_user(committed)
-    word = {
-        "id": "c",
-        "object": "chat.completion.chunk",
-        "choices": [{"index": 0, "delta": {"content": "Start"}}],
-    }
-    ai.script(Reply(chunks=[word, {**word, "choices": "no list"}]))
+    ai.script(Reply(chunks=[chunk([choice("Start")]), chunk("no list")]))
     broken = chat(api, user, "How do I move into operations?")
     assert (broken.status, broken.names(), broken.text()) == (200, ["start", "delta", "error"], "Start")
     assert broken.data("error")["error"] == "ai_provider_error"

@@ -28,7 +28,7 @@ from rpc.platform.ai import (
 )
 from rpc.platform.errors import exception_handlers
 from rpc.platform.settings import Settings
-from tests.ai_server import AIServer, Reply
+from tests.ai_server import AIServer, Reply, choice, chunk
 from tests.conftest import Database
 from tests.support import make_user
 
@@ -154,14 +154,6 @@ async def test_a_stream_cut_in_half_raises_from_the_iterator(make_ai, fresh, com
     assert usage(committed, user) == (1, estimated_tokens("hello world"), estimated_tokens("one two"))
 
 
-def chunk(choices: Any, **fields: Any) -> dict[str, Any]:
-    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "m", "choices": choices, **fields}
-
-
-def word(text: str | None, finish_reason: str | None = None) -> dict[str, Any]:
-    return {"index": 0, "delta": {"content": text}, "finish_reason": finish_reason}
-
-
 USAGE = {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
 
 
@@ -173,9 +165,9 @@ async def test_a_stream_reads_the_chunks_json_as_a_provider_may_send_it(
         Reply(
             chunks=[
                 chunk([{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]),
-                chunk([word("one")]),
+                chunk([choice("one")]),
                 chunk([{"index": 0, "delta": None, "finish_reason": None}]),
-                chunk([word(" two")]),
+                chunk([choice(" two")]),
                 chunk([{"index": 0, "finish_reason": "stop"}]),
                 chunk([], usage=USAGE),
             ]
@@ -190,7 +182,7 @@ async def test_a_stream_reads_the_chunks_json_as_a_provider_may_send_it(
     [
         ["a list"],
         chunk("not a list"),
-        chunk([word(3)]),
+        chunk([choice(3)]),
         chunk(["a choice of text"]),
         chunk([{"delta": "text"}]),
     ],
@@ -205,7 +197,9 @@ async def test_a_stream_reads_the_chunks_json_as_a_provider_may_send_it(
 async def test_a_chunk_of_another_shape_breaks_the_stream_off_as_the_providers_error(
     make_ai, fresh, committed, user, malformed
 ) -> None:
-    fresh.script(Reply(chunks=[chunk([word("one")]), malformed, chunk([word(" two", "stop")], usage=USAGE)]))
+    fresh.script(
+        Reply(chunks=[chunk([choice("one")]), malformed, chunk([choice(" two", "stop")], usage=USAGE)])
+    )
     received = []
     with pytest.raises(AIProviderError) as raised:
         async with aclosing(await make_ai().stream_chat(HELLO, user_id=user)) as stream:
@@ -218,7 +212,7 @@ async def test_a_chunk_of_another_shape_breaks_the_stream_off_as_the_providers_e
 
 async def test_a_usage_without_its_counts_is_estimated(make_ai, fresh, committed, user) -> None:
     fresh.script(
-        Reply(chunks=[chunk([word("one two", "stop")]), chunk([], usage={"prompt_tokens": "seven"})])
+        Reply(chunks=[chunk([choice("one two", "stop")]), chunk([], usage={"prompt_tokens": "seven"})])
     )
     assert await deltas(make_ai(), user) == ["one two"]
     assert usage(committed, user) == (1, estimated_tokens("hello world"), estimated_tokens("one two"))

@@ -236,9 +236,9 @@ class Assistant:
         if not self.ai.enabled:
             raise AINotConfigured
         session = self.user_session.privileged()
-        budgets = self.settings
-        context_chars = budgets.chat_context_tokens * CHARS_PER_TOKEN
-        history_chars = budgets.chat_history_tokens * CHARS_PER_TOKEN
+        settings = self.settings
+        context_chars = settings.chat_context_tokens * CHARS_PER_TOKEN
+        history_chars = settings.chat_history_tokens * CHARS_PER_TOKEN
         [row] = await session.fetch(
             TURN, (conversation_id, message, history_chars, context_chars, CONTEXT_LISTINGS)
         )
@@ -248,7 +248,7 @@ class Assistant:
             stream = await self.ai.stream_chat(
                 prompt(turn, message, context_chars),
                 user_id=UUID(self.user_session.caller.user_id),
-                max_tokens=budgets.chat_max_tokens,
+                max_tokens=settings.chat_max_tokens,
                 spent_today=turn["spent_today"],
             )
         except BaseException:
