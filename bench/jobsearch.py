@@ -13,14 +13,17 @@ search:  200,000 role postings (BENCH_LISTINGS) of 2,000 companies, nine in ten 
          `search_rls_ratio` is the slower of the two RLS callers' p50 over the bypassing caller's.
 
 chat:    the careers chat's added latency to the first streamed token over the provider's own. The
-         provider is tests/ai_server.py in a process of its own, sending its first byte after a fixed
-         delay (BENCH_CHAT_PROVIDER_DELAY_MS, 50); the app (one uvicorn worker) uses it. Alice has a
-         resume longer than the context's budget, five saved listings and a conversation of ten turns for
-         each of the BENCH_CHAT_CALLS messages (and the warm-up's), which each message continues once, so
-         every prompt holds twenty earlier messages, as the direct one does (a conversation continued again
-         and again would grow its prompt, and the provider's work, past the direct one's). Each round asks
-         the provider directly (a prompt of the chat's size) and the chat (`POST /functions/v1/ai/chat`,
-         read to its `done`), each first in turn, timing each from the request to its first token,
+         provider is tests/ai_server.py in a process of its own, sending its first byte, with the first
+         word, after a fixed delay (BENCH_CHAT_PROVIDER_DELAY_MS, 50), then the other words at a fast
+         model's pace (BENCH_CHAT_PROVIDER_WORDS_PER_S, 100; 0 sends them all at once, as no model does:
+         on this machine's two CPUs that burst and the app relaying it then keep both busy while the
+         client is to read the first word); the app (one uvicorn worker) uses it. Alice has a resume
+         longer than the context's budget, five saved listings and a conversation of ten turns for each
+         of the BENCH_CHAT_CALLS messages (and the warm-up's), which each message continues once, so every
+         prompt holds twenty earlier messages, as the direct one does (a conversation continued again and
+         again would grow its prompt, and the provider's work, past the direct one's). Each round asks the
+         provider directly (a prompt of the chat's size) and the chat (`POST /functions/v1/ai/chat`, read
+         to its `done`), each first in turn, timing each from the request to its first token,
          client-side. `chat_ttft_overhead_ms` is the median of the rounds' differences: token check, the
          turn's statement, the budget check, the SDK and the stream's start.
 
@@ -236,6 +239,7 @@ def target(name: str, value: float, met: bool, digits: int = 2) -> Lines:
 
 CHAT_CALLS = int(os.environ.get("BENCH_CHAT_CALLS", "200"))
 CHAT_PROVIDER_DELAY_MS = float(os.environ.get("BENCH_CHAT_PROVIDER_DELAY_MS", "50"))
+CHAT_PROVIDER_WORDS_PER_S = float(os.environ.get("BENCH_CHAT_PROVIDER_WORDS_PER_S", "100"))
 TARGET_CHAT_TTFT_OVERHEAD_MS = 10.0
 CHAT_ANSWER = "Start with the two roles you saved, then tailor your resume to each of them."
 CHAT_WARM_UP = 20
@@ -267,14 +271,15 @@ returning conversation_id
 )
 
 
-def serve_provider(port: int, delay_s: float) -> None:
-    """tests/ai_server.py (in a child process): every chat answers CHAT_ANSWER, after `delay_s`."""
+def serve_provider(port: int, delay_s: float, word_delay_s: float) -> None:
+    """tests/ai_server.py (in a child process): every chat answers CHAT_ANSWER, its first word after
+    `delay_s`, the others `word_delay_s` apart."""
     import uvicorn
 
     from tests.ai_server import AIServer, Reply
 
     provider = AIServer()
-    provider.default = Reply(CHAT_ANSWER, delay_s=delay_s)
+    provider.default = Reply(CHAT_ANSWER, delay_s=delay_s, word_delay_s=word_delay_s)
     uvicorn.run(provider.app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -345,7 +350,13 @@ def chat(dsn: str) -> Lines:
     provider_url = f"http://127.0.0.1:{provider_port}/v1"
     children = [
         spawn.Process(
-            target=serve_provider, args=(provider_port, CHAT_PROVIDER_DELAY_MS / 1000), daemon=True
+            target=serve_provider,
+            args=(
+                provider_port,
+                CHAT_PROVIDER_DELAY_MS / 1000,
+                1 / CHAT_PROVIDER_WORDS_PER_S if CHAT_PROVIDER_WORDS_PER_S else 0.0,
+            ),
+            daemon=True,
         ),
         spawn.Process(target=serve_chat, args=(app_port, dsn, provider_url), daemon=True),
     ]
@@ -411,7 +422,8 @@ def chat(dsn: str) -> Lines:
     overheads = [o - p for o, p in zip(ours, provider, strict=True)]
     overhead = statistics.median(overheads)
     print(
-        f"# chat: {CHAT_CALLS} calls each, the provider's first byte after {CHAT_PROVIDER_DELAY_MS:.0f} ms;"
+        f"# chat: {CHAT_CALLS} calls each, the provider's first byte after {CHAT_PROVIDER_DELAY_MS:.0f} ms,"
+        f" {CHAT_PROVIDER_WORDS_PER_S:.0f} words a second after it (0: all at once);"
         f" the chat's time in Postgres before its first token, p50 {statistics.median(database):.2f} ms",
         flush=True,
     )

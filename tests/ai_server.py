@@ -8,8 +8,8 @@ in a last chunk of its own when `stream_options.include_usage` asks for it). Unl
 answers (`script(Reply(...))`, taken in order; `default` when none is left), a chat answers "You said: "
 and the last user message, and a request for structured output (`response_format` json_schema) a JSON
 instance of its schema. A scripted reply may be any content (valid for the schema or not), a failure
-(a status, with headers such as Retry-After), a delay before the first byte or between chunks, a stream
-cut off after so many words, or chunks of any JSON (`chunk` and `choice` build them). `fail_next` makes
+(a status, with headers such as Retry-After), a delay before the first byte, between chunks or between
+words once the first has gone (a model's pace), a stream cut off after so many words, or chunks of any JSON (`chunk` and `choice` build them). `fail_next` makes
 the next requests of either kind answer 500, as a provider outage would.
 """
 
@@ -42,6 +42,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0  # before the first byte (the status line)
     chunk_delay_s: float = 0.0  # streamed: before each chunk after the first
+    word_delay_s: float = 0.0  # streamed: before each word after the first, as a model paces them
     cut_after: int | None = None  # streamed: the connection dropped after this many words
     chunks: list[Any] | None = None  # streamed: these chunks' JSON as they are, then [DONE]
 
@@ -166,7 +167,7 @@ async def sse(
     for sent, piece in enumerate(pieces):
         if reply.cut_after is not None and sent >= reply.cut_after:
             raise StreamCut
-        await asyncio.sleep(reply.chunk_delay_s)
+        await asyncio.sleep(reply.chunk_delay_s + (reply.word_delay_s if sent else 0.0))
         yield chunk({"content": piece}, None)
     await asyncio.sleep(reply.chunk_delay_s)
     yield chunk({}, "stop")
