@@ -21,13 +21,14 @@ import msgspec
 import procrastinate
 import psycopg
 from litestar import Controller, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from rpc.jobsearch.tasks import tasks
 from rpc.platform.ai import AI, AIError
 from rpc.platform.db import Session
-from rpc.platform.functions import SOME_TEXT
+from rpc.platform.functions import SOME_TEXT, provide_ai
 from rpc.platform.jobs import embed_periodically
 
 log = logging.getLogger(__name__)
@@ -138,8 +139,9 @@ class SkillsController(Controller):
         " embeddings provider is configured",
     )
     async def search(
-        self, data: JSONBody[SkillSearch], session: NamedDependency[Session], ai: NamedDependency[AI]
+        self, data: JSONBody[SkillSearch], session: NamedDependency[Session], state: State
     ) -> SkillHits:
+        ai = provide_ai(state)
         # Anyone with the project's key, as for search_skills: the ontology is public, and the rate limit
         # (per user, else per address) bounds what the embeddings cost.
         user_id = session.caller.user_id

@@ -17,7 +17,8 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, post
-from litestar.di import NamedDependency, Provide
+from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from psycopg.types.json import Jsonb
 
@@ -26,6 +27,7 @@ from rpc.matching.settings import MatchingSettings, get_matching_settings
 from rpc.platform.ai import AI, AIError
 from rpc.platform.db import Session
 from rpc.platform.errors import ApiError
+from rpc.platform.functions import provide_ai
 
 # One statement: what the caller may do with the role; then, only for those who may match it, the refreshed
 # matches. The inner WHERE must stay a one-time filter, so that nothing is scored (or stored) for anyone
@@ -149,7 +151,6 @@ def matches_from(rows: list[dict[str, Any]]) -> Matches:
 class MatchingController(Controller):
     path = "/matching"
     tags = ["matching"]
-    dependencies = {"matching_settings": Provide(get_matching_settings, sync_to_thread=False)}
 
     @post(
         operation_id="matching",
@@ -161,10 +162,10 @@ class MatchingController(Controller):
         self,
         data: JSONBody[RoleMatchRequest],
         user_session: NamedDependency[Session],
-        ai: NamedDependency[AI],
-        matching_settings: NamedDependency[MatchingSettings],
+        state: State,
     ) -> Matches:
-        await embed_role(user_session, ai, data.role_id)
+        matching_settings = get_matching_settings()
+        await embed_role(user_session, provide_ai(state), data.role_id)
         # The stored list is never shorter than the default: a quick look at the top few must not take the
         # rest of the list (and the sight of those executives) away from the company.
         limit = data.limit or matching_settings.matching_default_limit
@@ -199,8 +200,8 @@ class MatchingController(Controller):
         self,
         data: JSONBody[ExecutiveMatchRequest],
         user_session: NamedDependency[Session],
-        matching_settings: NamedDependency[MatchingSettings],
     ) -> Matches:
+        matching_settings = get_matching_settings()
         limit = data.limit or matching_settings.matching_default_limit
         rows = await refresh(user_session, matching_settings, MATCH_EXECUTIVE, (), limit)
         if not rows:

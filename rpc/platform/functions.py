@@ -1,8 +1,10 @@
 """The `/functions/v1/<name>` router, where supabase-js and supabase-py invoke functions, and its dependencies.
 
 Handlers ask for one dependency, `session` (any verified caller: anon key, user, service role) or
-`user_session` (a signed-in user), each resolved from the request alone: Litestar resolves several
-dependencies of one handler concurrently in a task group, which measurably costs more than it saves here.
+`user_session` (a signed-in user), each resolved from the request alone, or one built after it (the chat's
+`assistant`): Litestar resolves several dependencies of one handler concurrently in a task group
+(litestar#4563), which measurably costs more than it saves here (about 0.4 ms a request). What else a
+handler needs it takes from the app's `state` (`provide_ai`) and its capability's settings.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from rpc.platform.ai import AI
 from rpc.platform.auth import gateway_authorization
 from rpc.platform.db import Database, Session
 from rpc.platform.errors import ApiError
-from rpc.platform.storage import Storage
 
 # Patterns for request strings that reach Postgres, whose text cannot hold a NUL (the statement would
 # fail: a 500 instead of the client's 422). Both linear: no nested repetition.
@@ -59,15 +60,9 @@ def provide_ai(state: State) -> AI:
     return state.ai
 
 
-def provide_storage(state: State) -> Storage:
-    return state.storage
-
-
 # Resolved only where a handler asks for them (`/health` takes `db` only).
 DEPENDENCIES = {
     "db": Provide(provide_db, sync_to_thread=False),
-    "ai": Provide(provide_ai, sync_to_thread=False),
-    "storage": Provide(provide_storage, sync_to_thread=False),
     "session": Provide(provide_session),
     "user_session": Provide(provide_user_session),
 }
