@@ -249,6 +249,31 @@ def test_postgrest_start_up_is_logged_below_warning(database: Database, caplog):
     assert set(started.values()) == {logging.INFO}, started
 
 
+def test_postgrest_whose_port_was_taken_meanwhile_starts_on_another(database: Database):
+    settings = database.settings(rest_api=True)
+    binary = find_postgrest(settings)
+    if binary is None:
+        pytest.skip(HOW_TO_GET_IT)
+    upstream = PostgREST(binary, settings)
+    # Another program on the port picked for it (as a connection's own end may be), before it starts.
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", upstream.port))
+        squatter.listen()
+        taken = upstream.port
+
+        async def start_and_stop() -> tuple[bool, int, int]:
+            try:
+                await upstream.start()
+                return await upstream.ready(), upstream.port, upstream.restarts
+            finally:
+                await upstream.stop()
+
+        ready, port, restarts = asyncio.run(asyncio.wait_for(start_and_stop(), 30))
+    assert ready
+    assert restarts >= 1
+    assert port != taken
+
+
 def test_postgrest_failing_to_connect_is_logged_as_a_failure(database: Database, caplog):
     closed = free_port()
     settings = database.settings(

@@ -154,8 +154,8 @@ class PostgREST:
 
     def __init__(self, binary: Path, settings: Settings) -> None:
         self.binary = binary
-        self.port = settings.postgrest_port or free_port()
-        self.admin_port = free_port()
+        self.configured_port = settings.postgrest_port
+        self.port, self.admin_port = self._ports()
         # What Supabase's PostgREST is configured with, minus what needs services we do not run.
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -170,8 +170,6 @@ class PostgREST:
             "PGRST_DB_USE_LEGACY_GUCS": "false",
             "PGRST_JWT_SECRET": settings.supabase_jwt_secret.get_secret_value(),
             "PGRST_SERVER_HOST": "127.0.0.1",
-            "PGRST_SERVER_PORT": str(self.port),
-            "PGRST_ADMIN_SERVER_PORT": str(self.admin_port),
             "PGRST_LOG_LEVEL": "warn",
             # The OpenAPI document at /rest/v1/ names the gateway, not PostgREST's private port.
             "PGRST_OPENAPI_SERVER_PROXY_URI": f"{settings.api_url}/rest/v1",
@@ -181,10 +179,17 @@ class PostgREST:
         self._stopping = False
         self.restarts = 0
 
+    def _ports(self) -> tuple[int, int]:
+        return self.configured_port or free_port(), free_port()
+
     async def _spawn(self) -> asyncio.subprocess.Process:
         process = await asyncio.create_subprocess_exec(
             str(self.binary),
-            env=self.env,
+            env={
+                **self.env,
+                "PGRST_SERVER_PORT": str(self.port),
+                "PGRST_ADMIN_SERVER_PORT": str(self.admin_port),
+            },
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -223,6 +228,9 @@ class PostgREST:
             delay = RESTART_BACKOFF_S[min(attempt, len(RESTART_BACKOFF_S) - 1)]
             log.error("PostgREST exited with code %s; restarting in %.1f s", code, delay)
             await asyncio.sleep(delay)
+            # Ports picked here afresh: one picked free may have been taken since (the OS hands out the same
+            # range for connections' own ends), and PostgREST would fail to bind it again and again.
+            self.port, self.admin_port = self._ports()
             self._process = await self._spawn()
             self.restarts += 1
             # A process that stays up for a while resets the backoff.
