@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     queue = Queue(settings, CAPABILITIES, [EMAIL_TEMPLATES] if local_auth is not None else [])
     # The functions' files, through /storage/v1 (Supabase's, or the local stack's below).
     storage_client = Storage(settings)
+    ai = AI(settings, db)
     with_worker = settings.run_worker if run_worker is None else run_worker
     gateway = postgrest = None
     if settings.rest_enabled:
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             stack.push_async_callback(storage_client.close)
+            stack.push_async_callback(ai.close)
             await db.open()
             stack.push_async_callback(db.close)
             await refuse_public_secrets(settings, db)
@@ -125,7 +127,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
                 "limiter": RateLimiter(settings.rate_limit_per_minute),
                 "settings": settings,
                 "postgrest": postgrest,
-                "ai": AI(settings, db),
+                "ai": ai,
                 "storage": storage_client,
                 "queue": queue,
             }

@@ -141,12 +141,13 @@ class Queue:
 
     @contextlib.asynccontextmanager
     async def opened(self, app: procrastinate.App) -> AsyncIterator[procrastinate.App]:
-        """`app` open, and the jobs' own pool with it."""
+        """`app` open, and the jobs' own pool with it; the AI of its tasks' context closed after them."""
         await self.db.open()
         try:
             async with app.open_async():
                 yield app
         finally:
+            await app.worker_defaults["additional_context"]["ai"].close()
             await self.db.close()
 
     def app(self) -> procrastinate.App:
