@@ -99,6 +99,18 @@ async def test_chat_answers_and_records_the_providers_usage(make_ai, fresh, comm
     assert usage(committed, user) == (1, 2, 4)
 
 
+async def test_a_closed_ai_answers_again_with_a_new_client(make_ai) -> None:
+    # The app closes its AI when its lifespan ends, and may be served again.
+    ai = make_ai()
+    first = ai.client
+    assert await ai.chat(HELLO, user_id=None) == "You said: hello world"
+    await ai.close()
+    assert first is not None
+    assert first.is_closed()
+    assert ai.client is not first
+    assert await ai.chat(HELLO, user_id=None) == "You said: hello world"
+
+
 async def test_a_stream_yields_the_words_in_order_and_records_the_providers_usage(
     make_ai, fresh, committed, user
 ) -> None:
