@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, LiteralString
@@ -25,6 +25,8 @@ from litestar.testing import AsyncTestClient
 from psycopg import sql
 
 from rpc.local.embedded import bootstrap, recreate_database
+from rpc.platform import db as platform_db
+from rpc.platform.ai import AI
 from rpc.platform.migrations import Runner
 from rpc.platform.settings import Settings, with_database, with_login
 
@@ -146,6 +148,20 @@ def ai() -> Iterator[AIServer]:
     with live_server(server.app()) as url:
         server.url = f"{url}/v1"
         yield server
+
+
+@pytest.fixture
+async def new_ai() -> AsyncIterator[Callable[..., AI]]:
+    """`new_ai(settings, db=None)`: an AI layer, closed after the test as the app and the worker close theirs."""
+    made: list[AI] = []
+
+    def new(settings: Settings, db: platform_db.Database | None = None) -> AI:
+        made.append(ai := AI(settings, db))
+        return ai
+
+    yield new
+    for ai in made:
+        await ai.close()
 
 
 @pytest.fixture(scope="module")

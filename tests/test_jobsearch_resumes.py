@@ -179,15 +179,19 @@ class Worker:
     settings: Settings
 
     async def work(self, settings: Settings | None = None) -> None:
-        """The real worker on the resumes queue until nothing is due."""
-        await self.app.run_worker_async(
-            queues=["resumes"],
-            wait=False,
-            name="test",
-            install_signal_handlers=False,
-            listen_notify=False,
-            additional_context=self.queue.context(settings or self.settings),
-        )
+        """The real worker on the resumes queue until nothing is due; its AI closed after it, as the worker's."""
+        context = self.queue.context(settings or self.settings)
+        try:
+            await self.app.run_worker_async(
+                queues=["resumes"],
+                wait=False,
+                name="test",
+                install_signal_handlers=False,
+                listen_notify=False,
+                additional_context=context,
+            )
+        finally:
+            await context["ai"].close()
 
 
 @pytest.fixture(scope="module")

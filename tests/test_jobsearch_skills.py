@@ -25,7 +25,7 @@ from supabase import Client, ClientOptions, create_client
 
 from app import CAPABILITIES, create_app
 from rpc.jobsearch.skills import DIMENSIONS, embed_skills
-from rpc.platform.ai import AI, AIProviderError
+from rpc.platform.ai import AIProviderError
 from rpc.platform.jobs import Queue
 from rpc.platform.settings import Settings
 from tests.ai_server import AIServer
@@ -288,8 +288,8 @@ def embeddings(conn: psycopg.Connection) -> dict[str, dict[str, Any]]:
     return {row.pop("slug"): row for row in rows}
 
 
-async def test_the_job_embeds_every_skill_once(committed, admin, settings, ai):
-    assert await embed_skills(admin, AI(settings)) == len(ONTOLOGY)
+async def test_the_job_embeds_every_skill_once(committed, admin, settings, ai, new_ai):
+    assert await embed_skills(admin, new_ai(settings)) == len(ONTOLOGY)
     stored = embeddings(committed)
     assert set(stored) == {slug for slug, *_ in ONTOLOGY}
     assert {(row["model"], row["dims"]) for row in stored.values()} == {
@@ -305,30 +305,30 @@ async def test_the_job_embeds_every_skill_once(committed, admin, settings, ai):
     assert ai.requests[0]["dimensions"] == DIMENSIONS
 
     requests = len(ai.requests)
-    assert await embed_skills(admin, AI(settings)) == 0
+    assert await embed_skills(admin, new_ai(settings)) == 0
     assert len(ai.requests) == requests  # nothing left to ask for
 
 
-async def test_the_job_works_in_batches(committed, admin, settings, ai):
+async def test_the_job_works_in_batches(committed, admin, settings, ai, new_ai):
     committed.execute(
         "insert into public.skills (slug, name, category)"
         " select 'extra-' || i, 'Extra skill ' || i, 'data' from generate_series(1, 150) i"
     )
-    assert await embed_skills(admin, AI(settings)) == len(ONTOLOGY) + 150
+    assert await embed_skills(admin, new_ai(settings)) == len(ONTOLOGY) + 150
     assert [len(request["input"]) for request in ai.requests] == [64, 64, 33]
 
 
-async def test_a_changed_skill_is_embedded_again(committed, admin, settings):
+async def test_a_changed_skill_is_embedded_again(committed, admin, settings, new_ai):
     async def embedded() -> set[str]:
         """The skills the job embeds now."""
         before = embeddings(committed)
-        written = await embed_skills(admin, AI(settings))
+        written = await embed_skills(admin, new_ai(settings))
         after = embeddings(committed)
         again = {slug for slug in after if after[slug]["embedded_at"] != before[slug]["embedded_at"]}
         assert written == len(again)
         return again
 
-    await embed_skills(admin, AI(settings))
+    await embed_skills(admin, new_ai(settings))
     committed.execute(
         "insert into public.skill_aliases (alias, skill_id) select 'kubectl', id from public.skills"
         " where slug = 'kubernetes'"
@@ -347,18 +347,18 @@ async def test_a_changed_skill_is_embedded_again(committed, admin, settings):
     assert "pytorch" not in embeddings(committed)
 
 
-async def test_another_model_embeds_everything_again(committed, admin, settings, ai):
-    await embed_skills(admin, AI(settings))
+async def test_another_model_embeds_everything_again(committed, admin, settings, ai, new_ai):
+    await embed_skills(admin, new_ai(settings))
     other = settings.model_copy(update={"embeddings_model": "text-embedding-3-large"})
-    assert await embed_skills(admin, AI(other)) == len(ONTOLOGY)
+    assert await embed_skills(admin, new_ai(other)) == len(ONTOLOGY)
     assert {row["model"] for row in embeddings(committed).values()} == {"text-embedding-3-large"}
     assert ai.requests[-1]["model"] == "text-embedding-3-large"
 
 
-async def test_a_provider_outage_writes_nothing(committed, admin, settings, ai):
+async def test_a_provider_outage_writes_nothing(committed, admin, settings, ai, new_ai):
     ai.fail_next = 10  # more than the SDK's retries
     with pytest.raises(AIProviderError):
-        await embed_skills(admin, AI(settings.model_copy(update={"openai_max_retries": 0})))
+        await embed_skills(admin, new_ai(settings.model_copy(update={"openai_max_retries": 0})))
     assert embeddings(committed) == {}
 
 
@@ -518,8 +518,8 @@ def hits(body: dict[str, Any]) -> list[tuple[str, str]]:
     return [(hit["slug"], hit["matched_by"]) for hit in body["skills"]]
 
 
-async def test_by_meaning_finds_what_the_words_do_not_say(committed, admin, settings, stack_url):
-    await embed_skills(admin, AI(settings))
+async def test_by_meaning_finds_what_the_words_do_not_say(committed, admin, settings, stack_url, new_ai):
+    await embed_skills(admin, new_ai(settings))
     client = supabase(stack_url, token_for(make_user(committed)))
     # "data" names no skill; machine learning and pytorch are data skills.
     assert client.rpc("search_skills", {"query": "data"}).execute().data == []
@@ -551,9 +551,9 @@ def spent_today(conn: psycopg.Connection, user_id: str) -> int:
 
 
 async def test_a_signed_in_search_by_meaning_is_on_the_searchers_budget(
-    committed, admin, settings, ai, stack_url
+    committed, admin, settings, ai, stack_url, new_ai
 ):
-    await embed_skills(admin, AI(settings))
+    await embed_skills(admin, new_ai(settings))
     user = make_user(committed)
     client = supabase(stack_url, token_for(user))
     assert invoke(client, {"query": "data"})["by_meaning"] is True
@@ -584,8 +584,8 @@ async def test_without_a_provider_the_search_is_the_text_ranking(committed, data
             assert all(hit["similarity"] is None for hit in response.json()["skills"])
 
 
-async def test_a_provider_failure_leaves_the_text_ranking(committed, admin, settings, ai):
-    await embed_skills(admin, AI(settings))
+async def test_a_provider_failure_leaves_the_text_ranking(committed, admin, settings, ai, new_ai):
+    await embed_skills(admin, new_ai(settings))
     ai.requests.clear()
     ai.fail_next = 10
     failing = settings.model_copy(update={"openai_max_retries": 1})

@@ -61,12 +61,12 @@ def vector_dims(conn: psycopg.Connection, query: str, key: str) -> int | None:
     return row[0]
 
 
-async def test_missing_embeddings_are_written_once(committed, admin, settings, ai) -> None:
+async def test_missing_embeddings_are_written_once(committed, admin, settings, ai, new_ai) -> None:
     exec_a = executive(committed, "Scaled finance teams through two acquisitions")
     executive(committed, "")  # nothing to embed
     role_id = role(committed, "We need a finance leader for acquisitions")
 
-    assert await embed_missing(admin, AI(settings)) == 2
+    assert await embed_missing(admin, new_ai(settings)) == 2
     assert (
         vector_dims(
             committed,
@@ -86,27 +86,27 @@ async def test_missing_embeddings_are_written_once(committed, admin, settings, a
     assert ai.requests[0]["dimensions"] == DIMENSIONS
 
     requests = len(ai.requests)
-    assert await embed_missing(admin, AI(settings)) == 0
+    assert await embed_missing(admin, new_ai(settings)) == 0
     assert len(ai.requests) == requests  # nothing left to ask for
 
 
-async def test_an_edited_text_is_embedded_again(committed, admin, settings) -> None:
+async def test_an_edited_text_is_embedded_again(committed, admin, settings, new_ai) -> None:
     user = executive(committed, "Operations leader")
-    await embed_missing(admin, AI(settings))
+    await embed_missing(admin, new_ai(settings))
     committed.execute("update public.executive_profiles set headline = 'COO' where user_id = %s", (user.id,))
-    assert await embed_missing(admin, AI(settings)) == 0  # the bio did not change
+    assert await embed_missing(admin, new_ai(settings)) == 0  # the bio did not change
     committed.execute(
         "update public.executive_profiles set bio = 'Operations and supply chain leader' where user_id = %s",
         (user.id,),
     )
-    assert await embed_missing(admin, AI(settings)) == 1
+    assert await embed_missing(admin, new_ai(settings)) == 1
 
 
-async def test_a_provider_outage_writes_nothing(committed, admin, settings, ai) -> None:
+async def test_a_provider_outage_writes_nothing(committed, admin, settings, ai, new_ai) -> None:
     user = executive(committed, "Marketing leader")
     ai.fail_next = 10  # more than the SDK's retries
     with pytest.raises(AIProviderError):
-        await embed_missing(admin, AI(settings))
+        await embed_missing(admin, new_ai(settings))
     assert (
         vector_dims(
             committed,
@@ -121,7 +121,9 @@ def test_without_a_key_nothing_is_embedded(database: Database) -> None:
     assert AI(database.settings()).enabled is False
 
 
-async def test_semantic_similarity_orders_otherwise_equal_executives(committed, admin, settings) -> None:
+async def test_semantic_similarity_orders_otherwise_equal_executives(
+    committed, admin, settings, new_ai
+) -> None:
     close = executive(committed, "Interim CFO for venture backed fintech scaleups raising series B")
     far = executive(committed, "Landscape gardener and beekeeper")
     role_id = role(committed, "Fintech scaleup raising series B needs an interim CFO")
@@ -138,16 +140,16 @@ async def test_semantic_similarity_orders_otherwise_equal_executives(committed, 
     assert {score for _, score, _ in before} == {before[0][1]}
     assert all(semantic is None for _, _, semantic in before)
 
-    await embed_missing(admin, AI(settings))
+    await embed_missing(admin, new_ai(settings))
     after = ranking()
     assert [executive_id for executive_id, _, _ in after] == [close.id, far.id]
     assert after[0][2] > after[1][2]
     assert after[0][1] > after[1][1]
 
 
-async def test_matching_embeds_the_role_on_its_first_run(committed, admin, settings, ai) -> None:
+async def test_matching_embeds_the_role_on_its_first_run(committed, admin, settings, ai, new_ai) -> None:
     user = executive(committed, "Interim CFO for fintech scaleups raising series B")
-    await embed_missing(admin, AI(settings))  # the bios, as the worker would have
+    await embed_missing(admin, new_ai(settings))  # the bios, as the worker would have
     owner = make_user(committed)
     company = make_company(committed, owner, verified=True)
     row = committed.execute(

@@ -57,12 +57,14 @@ async def pool(database: Database) -> AsyncIterator[platform_db.Database]:
 
 
 @pytest.fixture
-def make_ai(database: Database, ai: AIServer, pool: platform_db.Database) -> Callable[..., AI]:
+def make_ai(
+    database: Database, ai: AIServer, pool: platform_db.Database, new_ai: Callable[..., AI]
+) -> Callable[..., AI]:
     def make(**overrides: Any) -> AI:
         settings = database.settings(
             openai_api_key="sk-test", openai_base_url=ai.url, **{"openai_timeout_s": 5, **overrides}
         )
-        return AI(settings, pool)
+        return new_ai(settings, pool)
 
     return make
 
@@ -401,6 +403,7 @@ def asking_app(settings: Settings) -> Litestar:
         try:
             yield
         finally:
+            await ai.close()
             await db.close()
 
     @get("/ask/{user_id:uuid}")
