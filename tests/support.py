@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, LiteralString
 
+import procrastinate
 import psycopg
 import pytest
 import uvicorn
@@ -33,7 +34,8 @@ from psycopg.types.json import Jsonb
 
 from rpc.local.rest import free_port
 from rpc.local.tokens import api_key, sign, user_claims
-from rpc.platform.settings import SUPABASE_CLI_JWT_SECRET
+from rpc.platform.jobs import Queue
+from rpc.platform.settings import SUPABASE_CLI_JWT_SECRET, Settings
 
 SECRET = SUPABASE_CLI_JWT_SECRET
 # The keys `supabase start` prints, which a frontend's .env.local holds.
@@ -629,3 +631,22 @@ def add_introduction(conn: psycopg.Connection, role_id: str, executive: User, re
         " values (%s, %s, %s, 'We would like to meet you') returning id::text",
         (role_id, executive.id, requested_by.id),
     )
+
+
+async def work_until_idle(
+    app: procrastinate.App, queue: Queue, settings: Settings, queues: list[str], name: str = "test"
+) -> None:
+    """The real worker on `queues` of an open `app` until nothing is due, its tasks' context made of
+    `settings`; that context's AI closed after it, as the worker closes its own."""
+    context = queue.context(settings)
+    try:
+        await app.run_worker_async(
+            queues=queues,
+            wait=False,
+            name=name,
+            install_signal_handlers=False,
+            listen_notify=False,
+            additional_context=context,
+        )
+    finally:
+        await context["ai"].close()

@@ -29,6 +29,7 @@ from tests.support import (
     make_user,
     token_for,
     value,
+    work_until_idle,
 )
 from tests.test_jobsearch_resumes import text_pdf
 
@@ -215,14 +216,7 @@ async def work(database: Database, stack: str) -> AsyncIterator[Any]:
     app.periodic_registry = PeriodicRegistry()
 
     async def run() -> None:
-        await app.run_worker_async(
-            queues=["resumes"],
-            wait=False,
-            name="attacks",
-            install_signal_handlers=False,
-            listen_notify=False,
-            additional_context=queue.context(settings),
-        )
+        await work_until_idle(app, queue, settings, ["resumes"], name="attacks")
 
     async with queue.opened(app):
         yield run

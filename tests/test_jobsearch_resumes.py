@@ -49,6 +49,7 @@ from tests.support import (
     make_user,
     token_for,
     value,
+    work_until_idle,
 )
 from tests.test_local_storage import client_for
 
@@ -179,19 +180,8 @@ class Worker:
     settings: Settings
 
     async def work(self, settings: Settings | None = None) -> None:
-        """The real worker on the resumes queue until nothing is due; its AI closed after it, as the worker's."""
-        context = self.queue.context(settings or self.settings)
-        try:
-            await self.app.run_worker_async(
-                queues=["resumes"],
-                wait=False,
-                name="test",
-                install_signal_handlers=False,
-                listen_notify=False,
-                additional_context=context,
-            )
-        finally:
-            await context["ai"].close()
+        """The real worker on the resumes queue until nothing is due."""
+        await work_until_idle(self.app, self.queue, settings or self.settings, ["resumes"])
 
 
 @pytest.fixture(scope="module")

@@ -42,6 +42,7 @@ from tests.support import (
     make_user,
     token_for,
     value,
+    work_until_idle,
 )
 
 # supabase-py passes its own deprecated options to its sub-clients on every call; nothing here to fix.
@@ -370,14 +371,7 @@ async def run_periodic(settings: Settings) -> None:
     app.periodic_registry = PeriodicRegistry()
     async with queue.opened(app):
         await app.configure_task("jobsearch:embed_skills").defer_async(timestamp=0)
-        await app.run_worker_async(
-            queues=["ai"],
-            wait=False,
-            name="test",
-            install_signal_handlers=False,
-            listen_notify=False,
-            additional_context=queue.context(settings),
-        )
+        await work_until_idle(app, queue, settings, ["ai"])
 
 
 def job_statuses(conn: psycopg.Connection) -> list[str]:

@@ -32,7 +32,7 @@ from rpc.platform import email as outbox
 from rpc.platform.capabilities import email_template_dirs
 from rpc.platform.jobs import Queue
 from rpc.platform.settings import Settings
-from tests.support import User, as_user, make_company, make_user
+from tests.support import User, as_user, make_company, make_user, work_until_idle
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_URL = "https://app.example.test"
@@ -158,14 +158,7 @@ class Jobs:
 
     async def work(self, settings: Settings, queue: str = "email") -> None:
         """The real worker on one queue until nothing is due, then it returns."""
-        await self.app.run_worker_async(
-            queues=[queue],
-            wait=False,
-            name="test",
-            install_signal_handlers=False,
-            listen_notify=False,
-            additional_context=self.queue.context(settings),
-        )
+        await work_until_idle(self.app, self.queue, settings, [queue])
 
     async def sweep(self, settings: Settings) -> None:
         """What the minutely periodic jobs do (jobs of dead workers put back, pending messages without a job
